@@ -1,0 +1,75 @@
+"""The ``agent-worker`` command."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from .app import create_app
+from .logging import configure_logging
+from .settings import Settings
+
+__all__ = ["main"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-worker", description="Self-hosted agent runtime.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="serve without AGENT_API_KEYS on a non-loopback address (anyone who can reach it can run code)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        print(f"agent-worker: invalid configuration:\n{e}", file=sys.stderr)
+        return 2
+    if not settings.tokens and not _is_loopback(args.host) and not args.allow_anonymous:
+        print(
+            f"agent-worker: refusing to serve anonymously on {args.host}: set AGENT_API_KEYS "
+            "(user:token,...) or pass --allow-anonymous",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    log = structlog.get_logger("agent_worker")
+    log.info(
+        "starting",
+        host=args.host,
+        port=args.port,
+        models=[m.key for m in settings.registered_models()],
+        data_dir=str(settings.data_dir),
+    )
+    try:
+        web.run_app(create_app(settings), host=args.host, port=args.port, print=None, access_log=None)
+    except Exception as e:
+        log.error("startup_failed", error=f"{type(e).__name__}: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Helpers every surface uses to read requests and write JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from runtime.errors import InputError
+
+__all__ = ["describe_validation_error", "json_model", "parse_body", "parse_query"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+async def parse_body(request: web.Request, model: type[M], *, allow_empty: bool = False) -> M:
+    """The request's JSON body validated as ``model``; any problem is an :class:`InputError` (400)."""
+    raw = await request.read()
+    if not raw.strip():
+        if allow_empty:
+            return model()
+        raise InputError("request body is empty; send a JSON object")
+    try:
+        data: Any = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"request body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"request body must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise InputError(f"invalid request: {describe_validation_error(e)}") from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """The query string validated as ``model``; any problem is an :class:`InputError` (400)."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as e:
+        raise InputError(f"invalid query: {describe_validation_error(e)}") from None
+
+
+def json_model(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(text=model.model_dump_json(), status=status, content_type="application/json")

@@ -1,0 +1,69 @@
+"""Typed keys for what the app and each request carry."""
+
+from __future__ import annotations
+
+import docker
+from aiohttp import web
+
+from runtime.capabilities import Capabilities
+from runtime.capability_runs import CapabilityRuns
+from runtime.conversations import Conversations
+from runtime.idempotency import IdempotencyStore
+from runtime.library import Library
+from runtime.model_registry import ModelRegistry
+from runtime.rate_limits import RateLimiter
+from runtime.runner import ChatRunner
+from runtime.store import Store
+from runtime.task_requests import TaskStarter
+from runtime.tasks import TaskManager
+from runtime.workspaces import Workspaces
+from sandbox.docker_backend import DockerSandboxFactory
+from sandbox.pool import WarmPool
+
+from .openapi import OpenAPIRegistry
+from .settings import Settings
+
+__all__ = [
+    "CAPABILITIES",
+    "CAPABILITY_RUNS",
+    "CHAT_RUNNER",
+    "CONVERSATIONS",
+    "DOCKER",
+    "IDEMPOTENCY",
+    "LIBRARY",
+    "MODELS",
+    "OPENAPI",
+    "PUBLIC_RATE_LIMITER",
+    "REQUEST_ID",
+    "SANDBOXES",
+    "SANDBOX_POOL",
+    "SETTINGS",
+    "STORE",
+    "TASKS",
+    "TASK_STARTER",
+    "USER",
+    "USER_RATE_LIMITER",
+    "WORKSPACES",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+OPENAPI = web.AppKey("openapi", OpenAPIRegistry)
+STORE = web.AppKey("store", Store)
+DOCKER = web.AppKey("docker", docker.DockerClient)
+SANDBOXES = web.AppKey("sandboxes", DockerSandboxFactory)
+SANDBOX_POOL = web.AppKey("sandbox_pool", WarmPool)
+MODELS = web.AppKey("models", ModelRegistry)
+LIBRARY = web.AppKey("library", Library)
+CHAT_RUNNER = web.AppKey("chat_runner", ChatRunner)
+WORKSPACES = web.AppKey("workspaces", Workspaces)
+CONVERSATIONS = web.AppKey("conversations", Conversations)
+TASKS = web.AppKey("tasks", TaskManager)
+TASK_STARTER = web.AppKey("task_starter", TaskStarter)
+CAPABILITIES = web.AppKey("capabilities", Capabilities)
+CAPABILITY_RUNS = web.AppKey("capability_runs", CapabilityRuns)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+USER_RATE_LIMITER = web.AppKey("user_rate_limiter", RateLimiter)
+PUBLIC_RATE_LIMITER = web.AppKey("public_rate_limiter", RateLimiter)
+
+USER = web.RequestKey("user", str)
+REQUEST_ID = web.RequestKey("request_id", str)

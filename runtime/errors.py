@@ -1,0 +1,72 @@
+"""Errors raised by agent-worker's own code.
+
+Problems the *model* causes (bad tool arguments, unknown tools, a failing command) are not
+exceptions: they go back to the model as tool results and the run goes on. Everything here is a
+failure of ours or of the caller, and is mapped to HTTP in one place (``api.errors``)::
+
+    AgentWorkerError
+    ├── InputError            400  the caller's request is invalid
+    ├── NotFoundError         404  no such object (or it belongs to another user)
+    ├── ConflictError         409  the request clashes with the current state
+    ├── PayloadTooLargeError  413  a body or upload over its limit
+    ├── UnprocessableError    422  well-formed, but cannot be done as sent (an idempotency key reused)
+    ├── UnavailableError      503  the worker cannot take work now (starting, draining)
+    └── RunError                   ends a run; recorded as the run's ``error``
+        ├── ModelError             the model server failed or stayed unreachable
+        └── IterationLimitError    max_iterations passed without a final answer
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentWorkerError",
+    "ConflictError",
+    "InputError",
+    "IterationLimitError",
+    "ModelError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RunError",
+    "UnavailableError",
+    "UnprocessableError",
+]
+
+
+class AgentWorkerError(Exception):
+    """Base of every error agent-worker raises on purpose."""
+
+
+class InputError(AgentWorkerError):
+    """The caller sent something we cannot accept."""
+
+
+class NotFoundError(AgentWorkerError):
+    """The object does not exist for this caller."""
+
+
+class ConflictError(AgentWorkerError):
+    """The request conflicts with the current state (e.g. a task already running)."""
+
+
+class PayloadTooLargeError(AgentWorkerError):
+    """A request body or file is over its configured limit."""
+
+
+class UnprocessableError(AgentWorkerError):
+    """The request is well-formed but cannot be carried out as sent."""
+
+
+class UnavailableError(AgentWorkerError):
+    """The worker cannot take this work right now."""
+
+
+class RunError(AgentWorkerError):
+    """Ends an agent run; its message becomes the run's ``error``."""
+
+
+class ModelError(RunError):
+    """The model server failed, rejected the request, or stayed unreachable after retries."""
+
+
+class IterationLimitError(RunError):
+    """The run used all its iterations and the model still wanted to call tools."""

@@ -1,0 +1,126 @@
+"""The sandbox seam: what the agent loop needs from an isolated place to run code.
+
+``runtime`` depends only on the :class:`Sandbox` and :class:`SandboxFactory` protocols and the
+result models here; the Docker backend lives in :mod:`sandbox.docker_backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Protocol, TypeAlias
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ExecResult",
+    "OnOutput",
+    "Sandbox",
+    "SandboxFactory",
+    "SandboxLimits",
+    "SandboxRequest",
+    "StreamOutput",
+]
+
+OnOutput: TypeAlias = Callable[[str, bytes], Awaitable[None]]
+"""Called with each chunk of a command's output as it arrives: the stream name ("stdout" or
+"stderr") and the raw bytes, uncapped and in order. It is awaited before the next chunk is read, so
+a slow one slows the command down rather than piling output up; if it raises, the command is
+killed and the exception propagates from the call."""
+
+
+class StreamOutput(BaseModel):
+    """One captured stream (stdout or stderr), bounded to a head and a tail."""
+
+    text: str = Field(description="Captured text; invalid UTF-8 replaced with U+FFFD.")
+    total_bytes: int = Field(description="Bytes the process wrote to this stream in all.")
+    truncated_bytes: int = Field(0, description="Bytes cut from the middle (0 when nothing was cut).")
+
+
+class ExecResult(BaseModel):
+    """What one command did. A failed command is a result, not an exception."""
+
+    exit_code: int | None = Field(description="Process exit code; None when it was killed by us.")
+    stdout: StreamOutput
+    stderr: StreamOutput
+    duration: float = Field(description="Wall-clock seconds from start to exit or kill.")
+    timed_out: bool = Field(False, description="Killed because the timeout passed.")
+    canceled: bool = Field(False, description="Killed because the caller canceled the call.")
+    oom_killed: bool = Field(False, description="Killed by the kernel for exceeding the memory limit.")
+    state_lost: bool = Field(
+        False,
+        description="Python in a session: its interpreter died or was killed as wedged (this call, or "
+        "since the session's last one), so its variables and imports are gone; the next call starts "
+        "a new one.",
+    )
+
+    @property
+    def success(self) -> bool:
+        return self.exit_code == 0 and not (self.timed_out or self.canceled or self.oom_killed)
+
+
+class SandboxLimits(BaseModel):
+    """Resource limits applied to every sandbox container."""
+
+    memory_mb: int = Field(512, ge=16, description="Memory limit (no swap beyond it).")
+    cpus: float = Field(1.0, gt=0, description="CPU quota in cores.")
+    pids: int = Field(256, ge=16, description="Maximum number of processes (contains fork bombs).")
+    tmp_size_mb: int = Field(64, ge=1, description="Size of the tmpfs mounted at /tmp.")
+    workspace_size_mb: int = Field(
+        512, ge=1, description="Size of the tmpfs /workspace of ephemeral sandboxes."
+    )
+    network: str = Field("none", description="Docker network mode; 'none' cuts the sandbox off.")
+    output_limit_bytes: int = Field(
+        32_000, ge=256, description="Per-stream capture cap; beyond it the head and tail are kept."
+    )
+
+
+class SandboxRequest(BaseModel):
+    """Who a sandbox is for; becomes the container's labels and mounts."""
+
+    owner: str = Field(description="API user the sandbox belongs to.")
+    run_id: str = Field(description="Run (or conversation) the sandbox serves.")
+    workspace_dir: Path | None = Field(
+        None, description="Host directory mounted at /workspace; None gives an ephemeral tmpfs."
+    )
+    pool: bool = Field(False, description="A warm-pool spare, started before anyone claims it.")
+
+
+class Sandbox(Protocol):
+    """A started, isolated environment that runs commands in /workspace."""
+
+    @property
+    def id(self) -> str: ...
+
+    # The timeout is a parameter, not asyncio.timeout(): it must kill the command, not just stop waiting.
+    async def run_bash(self, command: str, timeout: float, on_output: OnOutput | None = None) -> ExecResult:
+        """Run ``command`` with bash; kill its whole process group on timeout or cancel.
+
+        ``on_output``, when given, sees the output as it is produced (the result still holds it,
+        bounded to head and tail).
+        """
+        ...
+
+    async def run_python(
+        self, code: str, timeout: float, on_output: OnOutput | None = None, session: str | None = None
+    ) -> ExecResult:
+        """Run ``code`` with python3; same guarantees as :meth:`run_bash`.
+
+        With a ``session``, in that session's persistent interpreter (started on its first call):
+        variables, imports and open files survive between its calls. An exception is a result (its
+        traceback on stderr, exit code 1); at the timeout the call is interrupted with
+        ``KeyboardInterrupt`` (``timed_out``, the state survives), and an interpreter that does not
+        come back from that is killed (``state_lost``). None: a new python3 process per call.
+        """
+        ...
+
+    async def alive(self) -> bool:
+        """Whether the sandbox can still run commands (a long-lived one may have died meanwhile)."""
+        ...
+
+
+class SandboxFactory(Protocol):
+    """Creates sandboxes; the returned context removes the sandbox on exit, whatever happened."""
+
+    def open(self, request: SandboxRequest) -> AbstractAsyncContextManager[Sandbox]: ...

@@ -1,0 +1,92 @@
+"""Fixtures every test package shares: a Docker client, the sandbox image, a per-test instance id.
+
+Docker tests skip when no engine answers or when neither the sandbox image nor its base is on the
+engine: the build never pulls, and nothing here may reach a registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import io
+import os
+import tarfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+import structlog
+
+from sandbox.docker_backend import LABEL_INSTANCE
+from sandbox.image import ensure_image, image_present
+
+SANDBOX_IMAGE = os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test")
+BASE_IMAGE = os.environ.get("AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client: docker.DockerClient | None = None
+    problem = None
+    with warnings.catch_warnings():
+        # docker-py leaks the socket of a failed version probe: collect it now, silently, rather
+        # than have it fail whichever test happens to run the garbage collector.
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            client = docker.from_env()
+            client.ping()
+        except docker.errors.DockerException as e:
+            problem = str(e)
+            if client is not None:
+                client.close()
+        gc.collect()
+    if client is None or problem is not None:
+        pytest.skip(f"no Docker engine: {problem}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: docker.DockerClient) -> str:
+    present = asyncio.run(image_present(docker_client, SANDBOX_IMAGE))
+    if not present and not asyncio.run(image_present(docker_client, BASE_IMAGE)):
+        # A missing base would make the engine pull it: skip rather than reach a registry.
+        pytest.skip(f"neither {SANDBOX_IMAGE} nor its base {BASE_IMAGE} is on the engine")
+    asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
+    return SANDBOX_IMAGE
+
+
+def instance_containers(client: docker.DockerClient, instance: str) -> list[dict[str, Any]]:
+    return client.api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+
+
+@pytest.fixture
+def instance_id() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def empty_base(docker_client: docker.DockerClient) -> Iterator[str]:
+    """An image with no files at all: present locally (nothing to pull), but it has no shell."""
+    tag = f"aw-test-empty:{uuid.uuid4().hex[:8]}"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("empty")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    before = set(docker_client.api.images(all=True, quiet=True))
+    repository, _, version = tag.partition(":")
+    docker_client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=version)
+    yield tag
+    # A failed build keeps an image per step that ran, stacked on our base: removing the top of
+    # each new stack prunes the untagged layers under it, then the base goes with its tag.
+    new = {i["Id"]: i["ParentId"] for i in docker_client.api.images(all=True) if i["Id"] not in before}
+    for image in set(new) - set(new.values()):
+        docker_client.api.remove_image(image, force=True)
+    with contextlib.suppress(docker.errors.ImageNotFound):  # pruned above when no step ran on it
+        docker_client.api.remove_image(tag, force=True)
