@@ -27,7 +27,9 @@ prints can end it. A cell past its timeout gets SIGINT (a ``KeyboardInterrupt`` 
 state survives); a kernel that has not answered ``_INTERRUPT_GRACE`` seconds later is wedged and
 killed, and that cell's exit says ``state_lost``, as does the next cell of a session whose kernel
 died between cells, or was ended to make room for a new one (at most ``_MAX_KERNELS``, least
-recently used first). The next cell starts a new kernel. Kernels count against the pids limit and
+recently used first). The next cell starts a new kernel. A kernel acknowledges each cell as it
+begins it, so a cell whose kernel died before that (its death not seen yet when the cell came)
+runs once more in a new kernel rather than failing for a death that happened before it. Kernels count against the pids limit and
 die with the container.
 
 The commands run with the executor's uid, and docker-init (PID 1) holds the same stdin and stdout,
@@ -87,8 +89,10 @@ class Job:
 class Cell:
     """One ``py_exec`` call, in its session's kernel."""
 
-    def __init__(self, call_id: str, timeout: float, lost: bool) -> None:
+    def __init__(self, call_id: str, source: bytes, timeout: float, lost: bool) -> None:
         self.id = call_id
+        self.source: bytes | None = source  # until the kernel says it began: a dead kernel's cell reruns
+        self.resubmitted = False
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.interrupted: float | None = None  # when SIGINT was sent (timeout or cancel)
@@ -210,16 +214,22 @@ class Executor:
             kernel = self.kernels.get(session)
         if kernel is not None and kernel.cell is not None:
             raise ValueError(f"session {session} is running call {kernel.cell.id}")
-        source = code.encode("utf-8")
+        self.submit(session, Cell(call_id, code.encode("utf-8"), timeout, lost=False))
+
+    def submit(self, session: str, cell: Cell) -> None:
+        """Give ``cell`` to the session's kernel, starting one if there is none."""
+        kernel = self.kernels.get(session)
         if kernel is None:
             self.make_room()
-            kernel = self.start_kernel(call_id, session)
-        kernel.cell = Cell(call_id, timeout, lost=session in self.lost)
-        kernel.used = kernel.cell.started
+            kernel = self.start_kernel(cell.id, session)
+        assert cell.source is not None
+        cell.lost = cell.lost or session in self.lost
         self.lost.discard(session)
+        kernel.cell = cell
+        kernel.used = time.monotonic()
         if not kernel.outbox:  # else it is registered already, with a cut-off cell still to write
             self.selector.register(kernel.cells_w, selectors.EVENT_WRITE, lambda fd: self.on_writable(kernel))
-        kernel.outbox += b"%d\n%s" % (len(source), source)
+        kernel.outbox += b"%d\n%s" % (len(cell.source), cell.source)
 
     def make_room(self) -> None:
         """At ``_MAX_KERNELS``, end the least recently used idle kernel: each one holds memory."""
@@ -299,8 +309,12 @@ class Executor:
         while (end := kernel.done.find(b"\n")) >= 0:
             line = bytes(kernel.done[:end])
             del kernel.done[: end + 1]
-            status = int(line) if line.isdigit() else 1  # a cell can write to fd 4 too
-            if kernel.cell is not None:
+            if kernel.cell is None:
+                continue
+            if line == b"+":  # the kernel has the cell and runs it now
+                kernel.cell.source = None
+            else:
+                status = int(line) if line.isdigit() else 1  # a cell can write to fd 4 too
                 self.finish_cell(kernel, kernel.cell, status, lost=False)
 
     def reap(self, kernel: Kernel) -> None:
@@ -318,11 +332,22 @@ class Executor:
         if kernel.done_r >= 0:
             self.on_done(kernel)  # a cell that ended just before its kernel did
         kill_session(kernel.pid)  # what its cells left running goes with it
-        if kernel.cell is None:
+        cell = kernel.cell
+        if cell is not None and cell.source is not None and not cell.resubmitted:
+            # It died before it began this cell (say, killed just before the call came): none of
+            # the cell ran, so it runs once more, in a new kernel, and says the state was lost.
+            self.close_kernel(kernel)
+            cell.lost = cell.resubmitted = True
+            try:
+                self.submit(kernel.session, cell)
+            except OSError as e:
+                self.emit({"kind": "error", "id": cell.id, "message": f"{type(e).__name__}: {e}"})
+            return
+        if cell is None:
             self.lost.add(kernel.session)
         else:
             code = os.waitstatus_to_exitcode(status)
-            self.finish_cell(kernel, kernel.cell, 128 - code if code < 0 else code, lost=True)
+            self.finish_cell(kernel, cell, 128 - code if code < 0 else code, lost=True)
         self.close_kernel(kernel)
 
     def interrupt(self, kernel: Kernel) -> None:

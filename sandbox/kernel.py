@@ -5,12 +5,12 @@ environment and the executor starts it, once per session, in a session (and proc
 own (see :mod:`sandbox.executor`). Standard library only.
 
 Cells come in on fd 3, each as a line with its length in bytes and then the UTF-8 source; they run
-one at a time in one namespace, so variables, imports and open files survive between them. After
-each cell the kernel writes its status (0, 1 for an exception, or a ``SystemExit`` code) as a line
-on fd 4, which nothing else writes to: user code prints to stdout and stderr (fds 1 and 2), so it
-cannot end a cell early. An exception prints its traceback to stderr; so does the
-``KeyboardInterrupt`` the executor raises with SIGINT when a cell passes its timeout, after which
-the kernel waits for the next cell with its state intact.
+one at a time in one namespace, so variables, imports and open files survive between them. The
+kernel writes ``+`` as a line on fd 4 when it begins a cell and, after it, the cell's status (0, 1
+for an exception, or a ``SystemExit`` code). Nothing else writes to fd 4: user code prints to
+stdout and stderr (fds 1 and 2), so it cannot end a cell early. An exception prints its traceback
+to stderr; so does the ``KeyboardInterrupt`` the executor raises with SIGINT when a cell passes its
+timeout, after which the kernel waits for the next cell with its state intact.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def serve() -> None:
             header = cells.readline()
             if not header:
                 return  # the executor closed our end: the session is over
-            status = run_cell(cells.read(int(header)), namespace)
+            source = cells.read(int(header))
+            os.write(_DONE, b"+\n")  # begun: from here on, the cell must not run again
+            status = run_cell(source, namespace)
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             os.write(_DONE, b"%d\n" % status)

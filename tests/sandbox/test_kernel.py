@@ -88,6 +88,21 @@ async def test_an_interpreter_that_died_between_calls_is_reported_lost_on_the_ne
     assert not again.state_lost
 
 
+async def test_a_call_whose_interpreter_died_before_it_began_runs_in_a_new_one(
+    sandbox: DockerSandbox,
+) -> None:
+    pid = (await sandbox.run_python("import os\nx = 1\nprint(os.getpid())", 10, session="s")).stdout.text
+    stopped = await sandbox.run_bash(f"kill -STOP {pid.strip()}", 10)
+    assert stopped.success, stopped
+    # The call reaches an interpreter that cannot take it, which then dies: none of the call ran.
+    call = asyncio.create_task(sandbox.run_python("print('x' in globals())", 10, session="s"))
+    await asyncio.sleep(0.3)
+    killed = await sandbox.run_bash(f"kill -KILL {pid.strip()}", 10)
+    assert killed.success, killed
+    after = await call
+    assert after.success and after.state_lost and after.stdout.text == "False\n", after
+
+
 async def test_an_interpreter_that_exits_during_a_call_loses_its_state(sandbox: DockerSandbox) -> None:
     await sandbox.run_python("x = 1", 10, session="s")
     died = await sandbox.run_python("import os\nprint('bye', flush=True)\nos._exit(7)", 10, session="s")
