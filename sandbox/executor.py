@@ -134,8 +134,12 @@ class Executor:
 
     def serve(self) -> None:
         while True:
+            registered = self.selector.get_map()
             for key, _ in self.selector.select(self.next_wakeup()):
-                key.data(key.fd)
+                # An earlier callback of this round may have closed the fd (a kernel that died),
+                # and a new kernel's pipe may have its number now: that one waits for the next round.
+                if registered.get(key.fd) is key:
+                    key.data(key.fd)
             self.on_tick()
 
     # --- requests ---------------------------------------------------------------------------
