@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -72,54 +73,69 @@ def peak_rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def model_baseline(base_url: str, runs: int) -> tuple[list[float], list[float]]:
-    """The two model calls of a one-tool run, straight from the ``openai`` client."""
-    tools = tool_schemas(("execute_bash", "execute_python"))
-    first = [{"role": "system", "content": "bench"}, {"role": "user", "content": "go"}]
-    call = {"id": "call_1", "type": "function", "function": {"name": "execute_bash", "arguments": "{}"}}
-    second = [
-        *first,
-        {"role": "assistant", "content": "", "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "exit code: 0"},
-    ]
-    samples: tuple[list[float], list[float]] = ([], [])
-    async with AsyncOpenAI(api_key="bench", base_url=base_url, max_retries=0) as client:
-        for i in range(3 + runs):
-            for messages, bucket in ((first, samples[0]), (second, samples[1])):
-                started = time.perf_counter()
-                stream = await client.chat.completions.create(
-                    model="scripted-model",
-                    messages=messages,
-                    tools=tools,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                )
-                async for _ in stream:
-                    pass
-                if i >= 3:
-                    bucket.append(time.perf_counter() - started)
-    return samples
+class Baseline:
+    """The parts of a one-tool ``/chat`` run done directly: the two model calls (a tool-call turn
+    and a final reply, streamed with the ``openai`` client as the worker asks for them) and the
+    same tool call in a sandbox that is already up."""
 
+    def __init__(self, base_url: str, image: str) -> None:
+        self._base_url = base_url
+        self._image = image
+        self._stack = AsyncExitStack()
+        self._tools: Any = tool_schemas(("execute_bash", "execute_python"))
+        first = [{"role": "system", "content": "bench"}, {"role": "user", "content": "go"}]
+        call = {"id": "call_1", "type": "function", "function": {"name": "execute_bash", "arguments": "{}"}}
+        self._turns = (
+            first,
+            [
+                *first,
+                {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "exit code: 0"},
+            ],
+        )
 
-async def tool_baseline(image: str, runs: int) -> list[float]:
-    """The same tool call in a sandbox that is already up."""
-    client = docker.from_env()
-    factory = DockerSandboxFactory(
-        client, image, SandboxLimits(), instance_id=f"bench-{uuid.uuid4().hex[:8]}"
-    )
-    samples: list[float] = []
-    try:
-        async with factory.open(SandboxRequest(owner="bench", run_id="tool")) as sandbox:
-            for i in range(3 + runs):
-                started = time.perf_counter()
-                result = await sandbox.run_bash(COMMAND, 10)
-                if i >= 3:
-                    samples.append(time.perf_counter() - started)
-                assert result.exit_code == 0, result
-    finally:
-        await factory.reap_orphans()
-        client.close()
-    return samples
+    async def __aenter__(self) -> Baseline:
+        client = docker.from_env()
+        self._stack.callback(client.close)
+        factory = DockerSandboxFactory(
+            client, self._image, SandboxLimits(), instance_id=f"bench-{uuid.uuid4().hex[:8]}"
+        )
+        self._stack.push_async_callback(factory.reap_orphans)
+        self._sandbox = await self._stack.enter_async_context(
+            factory.open(SandboxRequest(owner="bench", run_id="tool"))
+        )
+        self._model = await self._stack.enter_async_context(
+            AsyncOpenAI(api_key="bench", base_url=self._base_url, max_retries=0)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def round(self) -> tuple[float, float, float]:
+        """Seconds for the tool-call turn, the tool call and the final reply, in a run's order."""
+        first = await self._model_call(self._turns[0])
+        tool = await self._tool_call()
+        return first, tool, await self._model_call(self._turns[1])
+
+    async def _model_call(self, messages: Any) -> float:
+        started = time.perf_counter()
+        stream = await self._model.chat.completions.create(
+            model="scripted-model",
+            messages=messages,
+            tools=self._tools,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for _ in stream:
+            pass
+        return time.perf_counter() - started
+
+    async def _tool_call(self) -> float:
+        started = time.perf_counter()
+        result = await self._sandbox.run_bash(COMMAND, 10)
+        assert result.exit_code == 0, result
+        return time.perf_counter() - started
 
 
 async def chat(session: aiohttp.ClientSession, base: str) -> tuple[float, dict[str, Any]]:
@@ -133,9 +149,7 @@ async def chat(session: aiohttp.ClientSession, base: str) -> tuple[float, dict[s
 async def main(runs: int, concurrent: int, gap: float, extra_env: dict[str, str]) -> None:
     image = os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test")
     workdir = Path(tempfile.mkdtemp(prefix="aw-chat-bench-"))
-    async with ReactiveModel() as model:
-        model_first, model_second = await model_baseline(model.base_url, runs)
-        tool = await tool_baseline(image, runs)
+    async with ReactiveModel() as model, Baseline(model.base_url, image) as baseline:
         port = free_port()
         env = {
             **os.environ,
@@ -160,14 +174,20 @@ async def main(runs: int, concurrent: int, gap: float, extra_env: dict[str, str]
             timeout = aiohttp.ClientTimeout(total=600)
             await wait_healthy(base, worker)
             async with aiohttp.ClientSession(timeout=timeout) as session:
-                await asyncio.sleep(1.0)  # let a warm pool fill, as it would between requests
+                # Rounds of the baseline's parts and a /chat run, each after the same idle gap (in
+                # which the pool refills and the last run's sandbox is removed): a process that has
+                # been idle answers slower than one in a tight loop, so both sides pay the same.
+                parts: list[tuple[float, float, float]] = []
                 sequential: list[float] = []
                 for i in range(3 + runs):
+                    await asyncio.sleep(gap)
+                    measured = await baseline.round()
+                    await asyncio.sleep(gap)
                     elapsed, body = await chat(session, base)
                     assert body["error"] is None, body
                     if i >= 3:
+                        parts.append(measured)
                         sequential.append(elapsed)
-                    await asyncio.sleep(gap)  # the pool refills, and the last sandbox is removed, in between
                 rss_before, _ = peak_rss_mb(worker.pid)
                 started = time.perf_counter()
                 outcomes = await asyncio.gather(
@@ -188,7 +208,8 @@ async def main(runs: int, concurrent: int, gap: float, extra_env: dict[str, str]
         if body["error"] is None and results and results[0]["success"]:
             succeeded += 1
             memory.append(int(results[0]["stdout"]) / 2**20)
-    baseline = p50_ms(model_first) + p50_ms(model_second) + p50_ms(tool)
+    model_first, tool, model_second = ([part[n] for part in parts] for n in range(3))
+    total = p50_ms(model_first) + p50_ms(model_second) + p50_ms(tool)
     print(
         f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores; worker env {extra_env or '{}'}"
     )
@@ -196,8 +217,8 @@ async def main(runs: int, concurrent: int, gap: float, extra_env: dict[str, str]
     print(f"model call, final reply (openai client), p50            {p50_ms(model_second):8.2f} ms")
     print(f"tool call in a ready sandbox, p50                       {p50_ms(tool):8.2f} ms")
     print(f"/chat, one tool call, instant model, p50 (n={runs})        {p50_ms(sequential):8.2f} ms")
-    print(f"  baseline: sum of the three above                      {baseline:8.2f} ms")
-    print(f"  overhead of the worker (goal <= 10 ms)                {p50_ms(sequential) - baseline:8.2f} ms")
+    print(f"  baseline: sum of the three above                      {total:8.2f} ms")
+    print(f"  overhead of the worker (goal <= 10 ms)                {p50_ms(sequential) - total:8.2f} ms")
     if not concurrent:
         return
     print(f"{concurrent} concurrent /chat: {succeeded}/{concurrent} succeeded in {wall:.1f} s")

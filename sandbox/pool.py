@@ -7,8 +7,10 @@ copy that is no longer the workspace. So a workspace's (or MCP session's) sandbo
 once per workspace and idle period, since it is long-lived and shared by the workspace's tasks.
 
 A spare is claimed by one run, never shared and never returned: it is removed once that run ends
-(in the background, so the run's answer does not wait for the removal) and the pool starts a new
-one. Spares carry the instance label like every sandbox (a restarted worker reaps them) and the
+and the pool starts a new one. Both wait until the run has ended and ``_SETTLE`` seconds more:
+creating and removing containers keeps the engine busy for a few hundred ms of CPU, which on a
+small host slowed the claiming run's own tool calls and answer by ~10 ms (bench/README.md). Only a
+claim that empties the pool starts the refill at once, since the next run would start cold. Spares carry the instance label like every sandbox (a restarted worker reaps them) and the
 pool label. With ``size`` 0, or when the pool is empty, :meth:`WarmPool.open` starts one cold.
 """
 
@@ -32,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 _RETRY_DELAY = 5.0  # after a spare failed to start (engine down, image gone): do not spin
 _WARM_UP_TIMEOUT = 30.0
+_SETTLE = 0.1  # after a run ends: time for its answer to go out before the engine gets busy
 
 
 @dataclass
@@ -85,12 +88,13 @@ class WarmPool:
         try:
             yield spare.sandbox
         finally:
-            self._remove_later(spare)
+            self._remove_later(spare, settle=_SETTLE)
 
     async def _claim(self, request: SandboxRequest) -> _Spare | None:
         while self._ready:
             spare = self._ready.popleft()
-            self._wanted.set()
+            if not self._ready:
+                self._wanted.set()
             if await spare.sandbox.alive():
                 log.info("sandbox_claimed", sandbox=spare.sandbox.id, owner=request.owner, run=request.run_id)
                 return spare
@@ -119,10 +123,17 @@ class WarmPool:
                 self._ready.append(_Spare(sandbox, stack))
             await self._wanted.wait()
 
-    def _remove_later(self, spare: _Spare) -> None:
-        task = asyncio.ensure_future(spare.stack.aclose())
+    def _remove_later(self, spare: _Spare, settle: float = 0.0) -> None:
+        """Remove ``spare`` in the background, after ``settle`` seconds, and refill its place."""
+        task = asyncio.ensure_future(self._retire(spare, settle))
         self._removing.add(task)
         task.add_done_callback(self._removed)
+
+    async def _retire(self, spare: _Spare, settle: float) -> None:
+        if settle:
+            await asyncio.sleep(settle)
+        self._wanted.set()
+        await spare.stack.aclose()
 
     def _removed(self, task: asyncio.Task[None]) -> None:
         self._removing.discard(task)

@@ -58,6 +58,23 @@ async def test_spares_are_handed_out_once_removed_after_use_and_refilled(
     assert instance_containers(docker_client, instance_id) == []  # the spares go with the pool
 
 
+async def test_the_pool_refills_after_the_run_unless_the_claim_emptied_it(
+    make_factory: FactoryMaker, docker_client: docker.DockerClient, instance_id: str
+) -> None:
+    async with WarmPool(make_factory(), 2) as pool:
+        await eventually(lambda: pool.ready == 2)
+        async with pool.open(SandboxRequest(owner="alice", run_id="a")) as first:
+            # One spare is left for the next run: the engine is left alone while this one runs.
+            await asyncio.sleep(1.0)
+            assert pool.ready == 1 and len(spares(docker_client, instance_id)) == 2
+            async with pool.open(SandboxRequest(owner="bob", run_id="b")) as second:
+                # That claim emptied the pool: the refill starts at once, runs or not.
+                await eventually(lambda: pool.ready == 1)
+                assert first.id != second.id
+        await eventually(lambda: pool.ready == 2)
+        await eventually(lambda: not {first.id, second.id} & spares(docker_client, instance_id))
+
+
 async def test_an_empty_pool_starts_cold_and_a_claimed_spare_is_not_shared(
     make_factory: FactoryMaker, docker_client: docker.DockerClient, instance_id: str
 ) -> None:
