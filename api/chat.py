@@ -11,8 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from runtime.events import ModelResponse, ToolCall, ToolResult, Usage
-from runtime.store import StoredEvent
+from runtime.events import Event, ModelResponse, ToolCall, ToolResult, Usage
 
 from .http import json_model, parse_body
 from .keys import CHAT_RUNNER, USER
@@ -91,12 +90,11 @@ def _tool_result(result: ToolResult) -> dict[str, Any]:
     return body
 
 
-def chat_logs(events: list[StoredEvent]) -> list[ModelLogEntry | ToolLogEntry]:
+def chat_logs(events: list[Event]) -> list[ModelLogEntry | ToolLogEntry]:
     """Seed 004's two log shapes, in order: a model response, then each tool call with its result."""
     logs: list[ModelLogEntry | ToolLogEntry] = []
     calls: dict[str, ToolCall] = {}
-    for stored in events:
-        event = stored.event
+    for event in events:
         if isinstance(event, ModelResponse):
             logs.append(_model_entry(event))
         elif isinstance(event, ToolCall):

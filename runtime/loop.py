@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import structlog
 from pydantic import BaseModel, Field
 
+from sandbox.base import Sandbox
+
 from .errors import IterationLimitError, RunError
 from .events import (
     Event,
@@ -31,7 +33,6 @@ from .events import (
 from .model_client import ChatModel, DeltaKind, ModelTurn
 from .tool_output import ToolOutputStream
 from .tools import (
-    SandboxProvider,
     ToolConfig,
     execute_tool_call,
     history_arguments,
@@ -62,6 +63,15 @@ class EventSink(Protocol):
     async def emit(self, event: Event) -> None: ...
 
 
+class SandboxSource(Protocol):
+    """Where the loop's tool calls get their sandbox (:class:`runtime.runner.LazySandbox`)."""
+
+    async def __call__(self) -> Sandbox: ...
+
+    def prefetch(self) -> None:
+        """Start getting the sandbox in the background; the next call returns it."""
+
+
 class RunOutcome(BaseModel):
     response: str
     iterations: int
@@ -74,7 +84,7 @@ async def run_agent(
     messages: list[dict[str, Any]],
     *,
     model: ChatModel,
-    get_sandbox: SandboxProvider,
+    get_sandbox: SandboxSource,
     config: LoopConfig,
     max_iterations: int,
     sink: EventSink,
@@ -94,7 +104,7 @@ async def run_agent(
             iteration += 1
             await sink.emit(IterationStarted(iteration=iteration))
             turn, model_duration = await _model_step(
-                model, messages, iteration, sink, config.reasoning_effort, schemas
+                model, messages, iteration, sink, config.reasoning_effort, schemas, get_sandbox
             )
             usage += turn.usage
             response = turn.content
@@ -128,8 +138,16 @@ async def _model_step(
     sink: EventSink,
     reasoning_effort: str | None,
     tools: list[dict[str, Any]],
+    sandbox: SandboxSource,
 ) -> tuple[ModelTurn, float]:
+    offered = {tool["function"]["name"] for tool in tools}
+
     async def on_delta(kind: DeltaKind, text: str) -> None:
+        if kind == "tool_call":
+            # The sandbox starts (or is claimed) while the model still streams the arguments.
+            if text in offered:
+                sandbox.prefetch()
+            return
         chunk = TextChunk if kind == "text" else ReasoningChunk
         await sink.emit(chunk(iteration=iteration, content=text))
 
@@ -164,7 +182,7 @@ async def _tool_step(
     calls: list[ToolCallRequest],
     messages: list[dict[str, Any]],
     iteration: int,
-    get_sandbox: SandboxProvider,
+    get_sandbox: SandboxSource,
     config: ToolConfig,
     sink: EventSink,
 ) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ __all__ = ["ChatModel", "DeltaHandler", "ModelConfig", "ModelTurn", "OpenAIChatM
 
 log = structlog.get_logger(__name__)
 
-DeltaKind = Literal["text", "reasoning"]
+# "tool_call": the stream has begun a tool call (its text is the tool's name), before its arguments.
+DeltaKind = Literal["text", "reasoning", "tool_call"]
 DeltaHandler = Callable[[DeltaKind, str], Awaitable[None]]
 
 
@@ -157,7 +158,7 @@ class OpenAIChatModel:
                     for kind, text in acc.add(chunk):
                         if on_delta is not None:
                             await on_delta(kind, text)
-                        delivered = True
+                        delivered = delivered or kind != "tool_call"  # a retry repeats no event
         except (openai.APIConnectionError, openai.APIStatusError) as e:
             if delivered:
                 raise _PartialStream() from e
@@ -198,10 +199,12 @@ class _TurnAccumulator:
                 self._content.append(delta.content)
                 out.append(("text", delta.content))
             for position, call in enumerate(getattr(delta, "tool_calls", None) or []):
-                self._add_call(position, call)
+                if name := self._add_call(position, call):
+                    out.append(("tool_call", name))
         return out
 
-    def _add_call(self, position: int, call: Any) -> None:
+    def _add_call(self, position: int, call: Any) -> str | None:
+        """Fold one tool-call delta in; the call's name when this delta is the first to give it."""
         index = getattr(call, "index", None)
         if index is None:  # some servers omit the index; match by id, else by position
             call_id = getattr(call, "id", None)
@@ -212,15 +215,17 @@ class _TurnAccumulator:
             slot["id"] = call.id
         function = getattr(call, "function", None)
         if function is None:
-            return
+            return None
         name = getattr(function, "name", None)
-        if name and not slot["name"]:  # some servers repeat the name in every delta
+        first = bool(name) and not slot["name"]  # some servers repeat the name in every delta
+        if first:
             slot["name"] = name
         arguments = getattr(function, "arguments", None)
         if isinstance(arguments, dict):  # Ollama sends an object, in one piece
             slot["arguments"] = json.dumps(arguments)
         elif isinstance(arguments, str):
             slot["arguments"] += arguments
+        return name if first else None
 
     def result(self) -> ModelTurn:
         calls = [

@@ -1,8 +1,9 @@
 """The embedded store: runs and their event logs in one SQLite file (WAL).
 
-Each event is committed as it is appended, so a crash loses nothing that was emitted. Every query
-runs as one ``execute_fetchall`` step: a statement left open between two awaits (RETURNING not yet
-read) would make another coroutine's COMMIT on the shared connection fail. Offsets are
+An append, or a batch of them, is committed before it returns (how a run's events are batched,
+and when its loop waits for them, is :class:`runtime.runner.StoreSink`'s part). Every query runs
+as one ``execute_fetchall`` (or ``executemany``) step: a statement left open between two awaits
+(RETURNING not yet read) would make another coroutine's COMMIT on the shared connection fail. Offsets are
 per run, from 0, assigned inside the INSERT so they are never reused or renumbered. The schema is
 versioned with ``PRAGMA user_version``; each migration is a list of statements applied once.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -258,17 +259,21 @@ class Store:
 
     async def append(self, run_id: str, event: Event) -> StoredEvent:
         now = time.time()
-        data = event.model_dump_json(exclude={"type"})
         rows = await self._conn.execute_fetchall(
-            """INSERT INTO events (run_id, seq, type, data, created_at)
-               VALUES (?, (SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?), ?, ?, ?)
-               RETURNING seq""",
-            (run_id, run_id, event.type, data, now),
+            f"{_INSERT_EVENT} RETURNING seq", (run_id, run_id, event.type, _event_data(event), now)
         )
         row = next(iter(rows), None)
         await self._conn.commit()
         assert row is not None
         return StoredEvent(offset=row[0], timestamp=now, event=event)
+
+    async def append_batch(self, run_id: str, events: Sequence[Event]) -> None:
+        """Append ``events`` in order, in one transaction (each still gets the next offset)."""
+        now = time.time()
+        await self._conn.executemany(
+            _INSERT_EVENT, [(run_id, run_id, event.type, _event_data(event), now) for event in events]
+        )
+        await self._conn.commit()
 
     async def events(self, run_id: str, from_offset: int = 0, limit: int | None = None) -> list[StoredEvent]:
         rows = await self._conn.execute_fetchall(
@@ -308,6 +313,14 @@ class Store:
 _SELECT_RUN = (
     "SELECT id, owner, kind, status, created_at, updated_at, error, workspace_id, conversation_id FROM runs"
 )
+
+
+_INSERT_EVENT = """INSERT INTO events (run_id, seq, type, data, created_at)
+    VALUES (?, (SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?), ?, ?, ?)"""
+
+
+def _event_data(event: Event) -> str:
+    return event.model_dump_json(exclude={"type"})
 
 
 def _run_record(row: sqlite3.Row) -> RunRecord:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from .conversations import Conversations
 from .errors import ConflictError, UnavailableError
-from .events import Event, RunCanceled, RunFailed, RunStarted, StatusChanged, Usage
+from .events import RunCanceled, RunFailed, RunStarted, StatusChanged, Usage
 from .loop import LoopConfig, RunOutcome, run_agent
 from .model_client import ChatModel
 from .runner import LazySandbox, StoreSink
@@ -86,8 +86,7 @@ class _TaskSink(StoreSink):
         self._notifier = notifier
         self._task_id = task_id
 
-    async def emit(self, event: Event) -> None:
-        await super().emit(event)
+    def stored(self) -> None:
         self._notifier.notify(self._task_id)
 
 
@@ -164,6 +163,8 @@ class TaskManager:
                 return
             except Exception as e:  # a bug of ours: record it, keep the worker up
                 log.exception("task_crashed")
+                with contextlib.suppress(Exception):  # logged by the sink already
+                    await sink.flush()  # what the run emitted lands before its status says it ended
                 await self._finish(task_id, spec, "failed", f"internal error: {type(e).__name__}: {e}", None)
                 return
             await self._finish(

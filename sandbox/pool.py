@@ -95,7 +95,12 @@ class WarmPool:
             spare = self._ready.popleft()
             if not self._ready:
                 self._wanted.set()
-            if await spare.sandbox.alive():
+            try:
+                alive = await spare.sandbox.alive()
+            except BaseException:  # canceled mid-claim: the spare is nobody's, so it goes
+                self._remove_later(spare)
+                raise
+            if alive:
                 log.info("sandbox_claimed", sandbox=spare.sandbox.id, owner=request.owner, run=request.run_id)
                 return spare
             log.warning("pool_spare_died", sandbox=spare.sandbox.id)
