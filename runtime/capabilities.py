@@ -235,7 +235,6 @@ class Capabilities:
             raise ConflictError(f"you already have a capability {spec.id!r}") from None
         written = cursor.rowcount
         await cursor.close()
-        await self._db.commit()
         if not written:
             raise ConflictError(f"capability limit reached: {MAX_OWN} per user; delete one first")
         return Capability(**spec.model_dump(), source="user", created_at=now)
@@ -247,7 +246,6 @@ class Capabilities:
         )
         deleted = cursor.rowcount
         await cursor.close()
-        await self._db.commit()
         if deleted:
             return
         if capability_id in self._globals:

@@ -71,7 +71,6 @@ class CapabilityRuns:
             "INSERT INTO task_origins (task_id, surface, capability_id) VALUES (?, ?, ?)",
             (started.record.id, surface, capability_id),
         )
-        await self._db.commit()
         return started
 
     async def origin(self, task_id: str) -> TaskOrigin | None:

@@ -40,7 +40,6 @@ class ContextAliases:
             "INSERT OR IGNORE INTO context_aliases (owner, context_id, conversation_id) VALUES (?, ?, ?)",
             (owner, context_id, created),
         )
-        await self._db.commit()
         winner = await self._aliased(owner, context_id)
         if winner != created:  # a concurrent first message under this contextId got there first
             await self._conversations.delete(owner, workspace_id, created)

@@ -43,7 +43,6 @@ class Conversations:
             "INSERT INTO conversations (id, owner, workspace_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
             (conversation_id, owner, workspace_id, now, now),
         )
-        await self._db.commit()
         return ConversationRecord(
             conversation_id=conversation_id,
             workspace_id=workspace_id,
@@ -67,7 +66,6 @@ class Conversations:
     async def delete(self, owner: str, workspace_id: str, conversation_id: str) -> None:
         await self.get(owner, workspace_id, conversation_id)
         await self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-        await self._db.commit()
 
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
         rows = await self._db.execute_fetchall(
@@ -77,16 +75,15 @@ class Conversations:
         return [json.loads(row[0]) for row in rows]
 
     async def append(self, conversation_id: str, messages: list[dict[str, Any]]) -> None:
-        """Add messages at the end, in one transaction; the first user message becomes the title."""
-        rows = await self._db.execute_fetchall(
-            "SELECT COALESCE(MAX(seq) + 1, 0) FROM conversation_messages WHERE conversation_id = ?",
-            (conversation_id,),
-        )
-        row = next(iter(rows), None)
-        start = row[0] if row else 0
-        await self._db.executemany(
-            "INSERT INTO conversation_messages (conversation_id, seq, message) VALUES (?, ?, ?)",
-            [(conversation_id, start + i, json.dumps(m)) for i, m in enumerate(messages)],
+        """Add messages at the end, all in one statement; the first user message becomes the title."""
+        await self._db.execute_fetchall(
+            """INSERT INTO conversation_messages (conversation_id, seq, message)
+               SELECT ?, base.next + batch.key, batch.value
+               FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM conversation_messages
+                     WHERE conversation_id = ?) AS base,
+                    json_each(?) AS batch
+               ORDER BY batch.key""",
+            (conversation_id, conversation_id, json.dumps([json.dumps(m) for m in messages])),
         )
         first_user = next((m["content"] for m in messages if m.get("role") == "user"), None)
         await self._db.execute(
@@ -94,7 +91,6 @@ class Conversations:
             "title = CASE WHEN title = '' AND ? IS NOT NULL THEN ? ELSE title END WHERE id = ?",
             (time.time(), first_user, (first_user or "")[:_TITLE_CHARS], conversation_id),
         )
-        await self._db.commit()
 
     async def _select(self, where: str, params: tuple[Any, ...]) -> list[ConversationRecord]:
         rows = await self._db.execute_fetchall(

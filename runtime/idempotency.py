@@ -105,7 +105,6 @@ class IdempotencyStore:
                RETURNING 1""",
             (owner, scope, key, fingerprint, _IN_FLIGHT, now, now + self._ttl, _IN_FLIGHT, now),
         )
-        await self._db.commit()
         if claimed:
             return None
         rows = await self._db.execute_fetchall(
@@ -148,7 +147,6 @@ class IdempotencyStore:
             "DELETE FROM idempotency_keys WHERE owner = ? AND scope = ? AND key = ? AND state = ?",
             (owner, scope, key, _IN_FLIGHT),
         )
-        await self._db.commit()
 
     async def interrupt_in_flight(self) -> int:
         """Start-up: keys a previous process left in flight end as interrupted (never run again)."""
@@ -157,7 +155,6 @@ class IdempotencyStore:
             "UPDATE idempotency_keys SET state = ?, reason = ?, expires_at = ? WHERE state = ? RETURNING 1",
             (_DONE, INTERRUPTED, now + self._ttl, _IN_FLIGHT),
         )
-        await self._db.commit()
         return len(list(rows))
 
     async def purge_expired(self) -> int:
@@ -166,7 +163,6 @@ class IdempotencyStore:
             "DELETE FROM idempotency_keys WHERE state != ? AND expires_at <= ? RETURNING 1",
             (_IN_FLIGHT, self._clock()),
         )
-        await self._db.commit()
         return len(list(rows))
 
     async def _finish(
@@ -196,4 +192,3 @@ class IdempotencyStore:
                 _IN_FLIGHT,
             ),
         )
-        await self._db.commit()

@@ -85,7 +85,6 @@ class Library:
         )
         written = cursor.rowcount
         await cursor.close()
-        await self._db.commit()
         if not written:
             raise ConflictError(
                 f"{kind} limit reached: {MAX_ITEMS} per user; replace an existing {kind} instead"

@@ -74,7 +74,6 @@ class Workspaces:
                 "UPDATE workspaces SET python_mode = ? WHERE owner = ? AND id = ?",
                 (python_mode, owner, workspace_id),
             )
-        await self._db.commit()
         self.files_dir(owner, workspace_id)
         return await self.get(owner, workspace_id)
 
@@ -84,7 +83,6 @@ class Workspaces:
         if row is None and workspace_id == DEFAULT_WORKSPACE:
             # Made on first use, not on every request: a read stays a read.
             await self._insert(owner, workspace_id)
-            await self._db.commit()
             row = await self._find(owner, workspace_id)
         if row is None:
             raise NotFoundError(f"workspace {workspace_id} not found")

@@ -50,7 +50,8 @@ def processes_matching(docker_client: docker.DockerClient, container: str, text:
     try:
         processes = docker_client.api.top(container)["Processes"] or []
     except docker.errors.APIError as e:
-        if e.status_code != 409:  # 409: created but not (or no longer) running: no processes
+        # 409: created but not (or no longer) running; 404: removed since it was listed
+        if e.status_code not in (404, 409):
             raise
         return []
     return [p for p in processes if text in " ".join(p)]
