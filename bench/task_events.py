@@ -79,7 +79,9 @@ async def poll_latencies(
     latencies, offset = [], 0
     while True:
         async with session.get(f"{base}/api/v1/tasks/{task}", params={"from": offset, "wait": wait}) as r:
-            data = (await r.json())["data"]
+            body = await r.json()
+            assert "data" in body, (r.status, body)
+            data = body["data"]
         now = time.time()
         latencies += [now - e["timestamp"] for e in data["events"] if e["type"] == "text_chunk"]
         offset = data["next_offset"]
@@ -120,6 +122,9 @@ async def main() -> None:
             **os.environ,
             "OPENAI_BASE_URL": model.base_url,
             "AGENT_DATA_DIR": str(workdir / "data"),
+            # A long-poll answers per event: 20 a task, past the default 120 requests a minute.
+            "AGENT_RATE_LIMIT_PER_MINUTE": "0",
+            "AGENT_RATE_LIMIT_CONCURRENCY": "0",
             "AGENT_API_KEYS": "",
             "AGENT_LOG_LEVEL": "warning",
             "AGENT_SANDBOX_BASE_IMAGE": os.environ.get(
