@@ -76,12 +76,21 @@ async def test_a_wedged_interpreter_is_killed_and_replaced_and_says_the_state_wa
     assert not after.state_lost  # a new interpreter: nothing more was lost since the last call
 
 
+async def session_with_x(sandbox: DockerSandbox) -> str:
+    """Session ``s``'s interpreter, with ``x`` defined in it; its pid."""
+    result = await sandbox.run_python("import os\nx = 1\nprint(os.getpid())", 10, session="s")
+    return result.stdout.text.strip()
+
+
+async def send_signal(sandbox: DockerSandbox, pid: str, signal_name: str) -> None:
+    sent = await sandbox.run_bash(f"kill -{signal_name} {pid}", 10)
+    assert sent.success, sent
+
+
 async def test_an_interpreter_that_died_between_calls_is_reported_lost_on_the_next(
     sandbox: DockerSandbox,
 ) -> None:
-    pid = (await sandbox.run_python("import os\nx = 1\nprint(os.getpid())", 10, session="s")).stdout.text
-    killed = await sandbox.run_bash(f"kill -KILL {pid.strip()}", 10)
-    assert killed.success, killed
+    await send_signal(sandbox, await session_with_x(sandbox), "KILL")
     after = await sandbox.run_python("print('x' in globals())", 10, session="s")
     assert after.state_lost and after.stdout.text == "False\n"
     again = await sandbox.run_python("print(1)", 10, session="s")
@@ -91,14 +100,12 @@ async def test_an_interpreter_that_died_between_calls_is_reported_lost_on_the_ne
 async def test_a_call_whose_interpreter_died_before_it_began_runs_in_a_new_one(
     sandbox: DockerSandbox,
 ) -> None:
-    pid = (await sandbox.run_python("import os\nx = 1\nprint(os.getpid())", 10, session="s")).stdout.text
-    stopped = await sandbox.run_bash(f"kill -STOP {pid.strip()}", 10)
-    assert stopped.success, stopped
+    pid = await session_with_x(sandbox)
+    await send_signal(sandbox, pid, "STOP")
     # The call reaches an interpreter that cannot take it, which then dies: none of the call ran.
     call = asyncio.create_task(sandbox.run_python("print('x' in globals())", 10, session="s"))
     await asyncio.sleep(0.3)
-    killed = await sandbox.run_bash(f"kill -KILL {pid.strip()}", 10)
-    assert killed.success, killed
+    await send_signal(sandbox, pid, "KILL")
     after = await call
     assert after.success and after.state_lost and after.stdout.text == "False\n", after
 
