@@ -9,9 +9,11 @@ once per workspace and idle period, since it is long-lived and shared by the wor
 A spare is claimed by one run, never shared and never returned: it is removed once that run ends
 and the pool starts a new one. Both wait until the run has ended and ``_SETTLE`` seconds more:
 creating and removing containers keeps the engine busy for a few hundred ms of CPU, which on a
-small host slowed the claiming run's own tool calls and answer by ~10 ms (bench/README.md). Only a
-claim that empties the pool starts the refill at once, since the next run would start cold. Spares carry the instance label like every sandbox (a restarted worker reaps them) and the
-pool label. With ``size`` 0, or when the pool is empty, :meth:`WarmPool.open` starts one cold.
+small host slowed the claiming run's own tool calls and answer by ~10 ms (bench/README.md). Only
+a claim that empties the pool starts the refill at once, since the next run would start cold.
+With ``size`` 0, or when the pool is empty, :meth:`WarmPool.open` starts a sandbox cold; it is
+removed the same way, behind the run's answer. Spares carry the instance label like every
+sandbox (a restarted worker reaps them) and the pool label.
 """
 
 from __future__ import annotations
@@ -82,9 +84,8 @@ class WarmPool:
         """A spare when one is ready and the request needs no workspace directory; else a cold start."""
         spare = await self._claim(request) if request.workspace_dir is None else None
         if spare is None:
-            async with self._factory.open(request) as sandbox:
-                yield sandbox
-            return
+            stack = AsyncExitStack()
+            spare = _Spare(await stack.enter_async_context(self._factory.open(request)), stack)
         try:
             yield spare.sandbox
         finally:

@@ -16,6 +16,7 @@ from sandbox.docker_backend import LABEL, LABEL_INSTANCE
 from tests.api.conftest import StartWorker, worker_log
 from tests.conftest import instance_containers
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+from tests.sandbox.test_pool import eventually
 
 
 @pytest.fixture
@@ -62,7 +63,8 @@ async def test_worker_reaps_orphans_serves_chat_and_stops_cleanly(
             body = await response.json()
     assert body["response"] == "done"
     assert body["logs"][1]["result"]["stdout"] == "from-sandbox\n"
-    assert instance_containers(docker_client, instance_id) == []  # the run's sandbox is gone
+    # The run's sandbox is removed just after the answer.
+    await eventually(lambda: instance_containers(docker_client, instance_id) == [])
 
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 30) == 0
