@@ -261,7 +261,7 @@ class Store:
     async def append(self, run_id: str, event: Event) -> StoredEvent:
         now = time.time()
         rows = await self._conn.execute_fetchall(
-            f"{_INSERT_EVENT} RETURNING seq", (run_id, run_id, event.type, _event_data(event), now)
+            f"{_INSERT_EVENTS} RETURNING seq", (run_id, now, run_id, _batch([event]))
         )
         row = next(iter(rows), None)
         assert row is not None
@@ -269,8 +269,7 @@ class Store:
 
     async def append_batch(self, run_id: str, events: Sequence[Event]) -> None:
         """Append ``events`` in order, in one statement: the next offsets, all or none."""
-        batch = json.dumps([[event.type, _event_data(event)] for event in events])
-        await self._conn.execute_fetchall(_INSERT_EVENTS, (run_id, time.time(), run_id, batch))
+        await self._conn.execute_fetchall(_INSERT_EVENTS, (run_id, time.time(), run_id, _batch(events)))
 
     async def events(self, run_id: str, from_offset: int = 0, limit: int | None = None) -> list[StoredEvent]:
         rows = await self._conn.execute_fetchall(
@@ -312,10 +311,6 @@ _SELECT_RUN = (
 )
 
 
-_INSERT_EVENT = """INSERT INTO events (run_id, seq, type, data, created_at)
-    VALUES (?, (SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?), ?, ?, ?)"""
-
-
 # SQLite runs the SELECT to completion before inserting (it reads the table it writes), so
 # ``next`` is the run's next offset once, and the batch's items follow it in order.
 _INSERT_EVENTS = """INSERT INTO events (run_id, seq, type, data, created_at)
@@ -325,8 +320,9 @@ _INSERT_EVENTS = """INSERT INTO events (run_id, seq, type, data, created_at)
     ORDER BY batch.key"""
 
 
-def _event_data(event: Event) -> str:
-    return event.model_dump_json(exclude={"type"})
+def _batch(events: Sequence[Event]) -> str:
+    """The events as :data:`_INSERT_EVENTS` reads them: a JSON array of ``[type, data]``."""
+    return json.dumps([[event.type, event.model_dump_json(exclude={"type"})] for event in events])
 
 
 def _run_record(row: sqlite3.Row) -> RunRecord:

@@ -29,8 +29,8 @@ killed, and that cell's exit says ``state_lost``, as does the next cell of a ses
 died between cells, or was ended to make room for a new one (at most ``_MAX_KERNELS``, least
 recently used first). The next cell starts a new kernel. A kernel acknowledges each cell as it
 begins it, so a cell whose kernel died before that (its death not seen yet when the cell came)
-runs once more in a new kernel rather than failing for a death that happened before it. Kernels count against the pids limit and
-die with the container.
+runs once more in a new kernel rather than failing for a death that happened before it. Kernels
+count against the pids limit and die with the container.
 
 The commands run with the executor's uid, and docker-init (PID 1) holds the same stdin and stdout,
 so a command can write into this stream through ``/proc/1/fd``. That reaches no further than its
