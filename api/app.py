@@ -13,28 +13,22 @@ import docker
 import structlog
 from aiohttp import web
 
-from runtime.conversations import Conversations
-from runtime.library import Library
-from runtime.model_registry import ModelRegistry
-from runtime.runner import ChatRunner
-from runtime.store import Store
-from runtime.task_requests import TaskStarter
-from runtime.tasks import TaskManager
-from runtime.workspace_sandboxes import WorkspaceSandboxes
-from runtime.workspaces import Workspaces
-from sandbox.docker_backend import DockerSandboxFactory
-from sandbox.image import ensure_image
-from sandbox.pool import WarmPool
-
-from .a2a import setup_a2a_routes
-from .auth import auth_middleware
-from .capabilities import capabilities_ctx, setup_capability_routes
-from .chat import setup_chat_routes
-from .conversations import setup_conversation_routes
-from .errors import error_middleware
-from .files import setup_file_routes
-from .idempotency import idempotency_ctx, idempotency_middleware, setup_idempotency
-from .keys import (
+from api.a2a.routes import setup_a2a_routes
+from api.capabilities.routes import capabilities_ctx, setup_capability_routes
+from api.mcp.server import mcp_ctx, setup_mcp_routes
+from api.rest.chat import setup_chat_routes
+from api.rest.conversations import setup_conversation_routes
+from api.rest.files import setup_file_routes
+from api.rest.library import setup_library_routes
+from api.rest.meta import setup_meta_routes
+from api.rest.models import setup_model_routes
+from api.rest.tasks import setup_task_routes
+from api.rest.workspaces import setup_workspace_routes
+from api.settings import Settings
+from api.web.auth import auth_middleware
+from api.web.errors import error_middleware
+from api.web.idempotency import idempotency_ctx, idempotency_middleware, setup_idempotency
+from api.web.keys import (
     CHAT_RUNNER,
     CONVERSATIONS,
     DOCKER,
@@ -49,16 +43,21 @@ from .keys import (
     TASKS,
     WORKSPACES,
 )
-from .library import setup_library_routes
-from .logging import request_context_middleware
-from .mcp import mcp_ctx, setup_mcp_routes
-from .meta import setup_meta_routes
-from .models import setup_model_routes
-from .openapi import OpenAPIRegistry
-from .rate_limits import rate_limit_middleware, setup_rate_limits
-from .settings import Settings
-from .tasks import setup_task_routes
-from .workspaces import setup_workspace_routes
+from api.web.logging import request_context_middleware
+from api.web.openapi import OpenAPIRegistry
+from api.web.rate_limits import rate_limit_middleware, setup_rate_limits
+from runtime.engine.model_registry import ModelRegistry
+from runtime.engine.runner import ChatRunner
+from runtime.features.library import Library
+from runtime.store import Store
+from runtime.tasks.conversations import Conversations
+from runtime.tasks.manager import TaskManager
+from runtime.tasks.requests import TaskStarter
+from runtime.workspaces.records import Workspaces
+from runtime.workspaces.sandboxes import WorkspaceSandboxes
+from sandbox.docker_engine.backend import DockerSandboxFactory
+from sandbox.docker_engine.image import ensure_image
+from sandbox.pool import WarmPool
 
 __all__ = ["create_app"]
 

@@ -10,9 +10,9 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from .app import create_app
-from .logging import configure_logging
-from .settings import Settings
+from api.app import create_app
+from api.settings import Settings
+from api.web.logging import configure_logging
 
 __all__ = ["main"]
 

@@ -22,14 +22,19 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from runtime.capabilities import Capability, CapabilitySpec, global_capabilities, load_capabilities_file
-from runtime.library import NAME_PATTERN
-from runtime.loop import DEFAULT_SYSTEM_PROMPT, LoopConfig
-from runtime.model_client import ModelConfig
-from runtime.model_registry import ModelEntry
-from runtime.rate_limits import RateLimit
-from runtime.tasks import TaskLimits
-from runtime.tools import ToolConfig
+from runtime.engine.loop import DEFAULT_SYSTEM_PROMPT, LoopConfig
+from runtime.engine.model_client import ModelConfig
+from runtime.engine.model_registry import ModelEntry
+from runtime.engine.tools import ToolConfig
+from runtime.features.capabilities import (
+    Capability,
+    CapabilitySpec,
+    global_capabilities,
+    load_capabilities_file,
+)
+from runtime.features.library import NAME_PATTERN
+from runtime.features.rate_limits import RateLimit
+from runtime.tasks.manager import TaskLimits
 from sandbox.base import SandboxLimits
 
 __all__ = ["SINGLE_MODEL_KEY", "ModelSetting", "Settings"]

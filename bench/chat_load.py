@@ -35,9 +35,9 @@ from openai import AsyncOpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.tools import tool_schemas
+from runtime.engine.tools import tool_schemas
 from sandbox.base import SandboxLimits, SandboxRequest
-from sandbox.docker_backend import DockerSandboxFactory
+from sandbox.docker_engine.backend import DockerSandboxFactory
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
 from tests.fakes.model_server import ChatRequest, Turn
 from tests.served_worker import command, free_port, wait_healthy

@@ -24,7 +24,7 @@ import uuid
 import docker
 
 from sandbox.base import SandboxLimits, SandboxRequest
-from sandbox.docker_backend import DockerSandbox, DockerSandboxFactory
+from sandbox.docker_engine.backend import DockerSandbox, DockerSandboxFactory
 
 
 def _pct(samples: list[float], q: float) -> float:

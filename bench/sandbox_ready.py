@@ -30,7 +30,7 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox.base import SandboxLimits, SandboxRequest
-from sandbox.docker_backend import DockerSandboxFactory
+from sandbox.docker_engine.backend import DockerSandboxFactory
 from sandbox.pool import WarmPool
 
 

@@ -28,7 +28,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runtime.events import TextChunk
+from runtime.engine.events import TextChunk
 from runtime.store import Store
 from tests.fakes import Reply, ScriptedModelServer
 from tests.served_worker import command, free_port, wait_healthy

@@ -2,7 +2,7 @@
 
 Problems the *model* causes (bad tool arguments, unknown tools, a failing command) are not
 exceptions: they go back to the model as tool results and the run goes on. Everything here is a
-failure of ours or of the caller, and is mapped to HTTP in one place (``api.errors``)::
+failure of ours or of the caller, and is mapped to HTTP in one place (``api.web.errors``)::
 
     AgentWorkerError
     ├── InputError            400  the caller's request is invalid

@@ -3,7 +3,7 @@
 The connection is in autocommit mode: each statement is a transaction of its own, so a write is
 stored when its statement returns, and a write that must be atomic is one statement (a batch of
 events is one INSERT ... SELECT). How a run's events are batched, and when its loop waits for
-them, is :class:`runtime.runner.StoreSink`'s part. Every query runs as one ``execute_fetchall``
+them, is :class:`runtime.engine.runner.StoreSink`'s part. Every query runs as one ``execute_fetchall``
 step, so no statement is left open between two awaits on the shared connection. Offsets are
 per run, from 0, assigned inside the INSERT so they are never reused or renumbered. The schema is
 versioned with ``PRAGMA user_version``; each migration is a list of statements applied once.
@@ -22,8 +22,8 @@ from typing import Literal
 import aiosqlite
 from pydantic import BaseModel
 
-from .errors import NotFoundError
-from .events import Event, RunFailed, Usage, event_adapter
+from runtime.engine.events import Event, RunFailed, Usage, event_adapter
+from runtime.errors import NotFoundError
 
 __all__ = ["RunRecord", "RunStatus", "Store", "StoredEvent"]
 
@@ -93,7 +93,7 @@ _MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
     ],
     [
-        # runtime.idempotency: one row per (owner, scope, key); the first answer is kept in it.
+        # runtime.features.idempotency: one row per (owner, scope, key); the first answer is kept in it.
         """CREATE TABLE idempotency_keys (
             owner TEXT NOT NULL,
             scope TEXT NOT NULL,
@@ -111,7 +111,7 @@ _MIGRATIONS: list[list[str]] = [
         "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
     ],
     [
-        # runtime.capabilities: users' own capabilities (the global ones live in memory).
+        # runtime.features.capabilities: users' own capabilities (the global ones live in memory).
         """CREATE TABLE capabilities (
             owner TEXT NOT NULL,
             id TEXT NOT NULL,
@@ -119,13 +119,13 @@ _MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL,
             PRIMARY KEY (owner, id)
         ) WITHOUT ROWID""",
-        # runtime.capability_runs: how a task was started (surface, capability), when it matters.
+        # runtime.features.capability_runs: how a task was started (surface, capability), when it matters.
         """CREATE TABLE task_origins (
             task_id TEXT PRIMARY KEY,
             surface TEXT NOT NULL,
             capability_id TEXT
         ) WITHOUT ROWID""",
-        # runtime.context_aliases: A2A contextIds a client chose, each naming one conversation.
+        # runtime.features.context_aliases: A2A contextIds a client chose, each naming one conversation.
         """CREATE TABLE context_aliases (
             owner TEXT NOT NULL,
             context_id TEXT NOT NULL,
@@ -135,7 +135,7 @@ _MIGRATIONS: list[list[str]] = [
         "CREATE INDEX context_aliases_conversation ON context_aliases (conversation_id)",
     ],
     [
-        # runtime.workspaces: how execute_python runs in the workspace's conversations.
+        # runtime.workspaces.records: how execute_python runs in the workspace's conversations.
         "ALTER TABLE workspaces ADD COLUMN python_mode TEXT NOT NULL DEFAULT 'stateful'",
     ],
 ]

@@ -1,7 +1,7 @@
 """The sandbox seam: what the agent loop needs from an isolated place to run code.
 
 ``runtime`` depends only on the :class:`Sandbox` and :class:`SandboxFactory` protocols and the
-result models here; the Docker backend lives in :mod:`sandbox.docker_backend`.
+result models here; the Docker backend lives in :mod:`sandbox.docker_engine.backend`.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import docker.errors
 import pytest
 import structlog
 
-from sandbox.docker_backend import LABEL_INSTANCE
-from sandbox.image import ensure_image, image_present
+from sandbox.docker_engine.backend import LABEL_INSTANCE
+from sandbox.docker_engine.image import ensure_image, image_present
 
 SANDBOX_IMAGE = os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test")
 BASE_IMAGE = os.environ.get("AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm")

@@ -13,9 +13,9 @@ from a2a.client.card_resolver import parse_agent_card
 from a2a.compat.v0_3 import types as v03
 from aiohttp.test_utils import TestClient
 
-from api import a2a
-from api.jsonrpc import Method
-from runtime.capabilities import BUILTIN_CAPABILITIES
+from api.a2a import routes as a2a
+from api.web.jsonrpc import Method
+from runtime.features.capabilities import BUILTIN_CAPABILITIES
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker, StartWorker
 from tests.api.test_tasks import follow
 from tests.fakes import Hang, Reply, ScriptedModelServer

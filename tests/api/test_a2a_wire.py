@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.a2a_wire import (
+from api.a2a.wire import (
     AnswerUpdate,
     StatusUpdate,
     TaskView,
@@ -13,7 +13,7 @@ from api.a2a_wire import (
     task_object,
     update_result,
 )
-from runtime.events import (
+from runtime.engine.events import (
     Event,
     RunCompleted,
     RunFailed,

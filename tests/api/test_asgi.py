@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from api.asgi import ASGIApp, serve_asgi
+from api.mcp.asgi import ASGIApp, serve_asgi
 
 Client = TestClient[Any, Any]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -208,7 +208,7 @@ async def test_a_client_that_leaves_is_a_disconnect_not_an_error(
 async def test_an_application_that_ignores_the_disconnect_is_canceled_after_the_grace(
     aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("api.asgi.CANCEL_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr("api.mcp.asgi.CANCEL_GRACE_SECONDS", 0.2)
     canceled = asyncio.Event()
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from runtime.capabilities import BUILTIN_CAPABILITIES
+from runtime.features.capabilities import BUILTIN_CAPABILITIES
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker
 from tests.api.test_tasks import follow
 from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls

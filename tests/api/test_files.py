@@ -14,9 +14,9 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from api.keys import WORKSPACES
+from api.web.keys import WORKSPACES
 from sandbox.base import SandboxLimits, SandboxRequest
-from sandbox.docker_backend import DockerSandboxFactory
+from sandbox.docker_engine.backend import DockerSandboxFactory
 from tests.api.conftest import ALICE, BOB, ClientMaker, failure, ok
 
 Client = TestClient[Any, Any]

@@ -13,10 +13,10 @@ from aiohttp import ClientTimeout, web
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
-from api.errors import error_middleware
-from api.idempotency import REPLAYED_HEADER, idempotency_ctx, idempotency_middleware, setup_idempotency
-from api.keys import SETTINGS, STORE, TASKS, USER
 from api.settings import Settings
+from api.web.errors import error_middleware
+from api.web.idempotency import REPLAYED_HEADER, idempotency_ctx, idempotency_middleware, setup_idempotency
+from api.web.keys import SETTINGS, STORE, TASKS, USER
 from runtime.store import Store
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker
 from tests.api.test_tasks import follow

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from runtime.library import MAX_ITEMS
+from runtime.features.library import MAX_ITEMS
 from tests.api.conftest import ALICE, BOB, ClientMaker, failure, ok
 
 Client = TestClient[Any, Any]

@@ -23,7 +23,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from sandbox.docker_backend import LABEL_RUN
+from sandbox.docker_engine.backend import LABEL_RUN
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker, StartWorker
 from tests.conftest import instance_containers
 from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls

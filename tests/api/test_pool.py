@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import docker
 
-from api.keys import SANDBOX_POOL
-from sandbox.docker_backend import LABEL_POOL
+from api.web.keys import SANDBOX_POOL
+from sandbox.docker_engine.backend import LABEL_POOL
 from tests.api.conftest import ClientMaker
 from tests.conftest import instance_containers
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls

@@ -12,7 +12,7 @@ import aiohttp
 import docker
 import pytest
 
-from sandbox.docker_backend import LABEL, LABEL_INSTANCE
+from sandbox.docker_engine.backend import LABEL, LABEL_INSTANCE
 from tests.api.conftest import StartWorker, worker_log
 from tests.conftest import instance_containers
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from api.cli import main
 from api.settings import Settings
-from runtime.capabilities import (
+from runtime.errors import ConflictError, NotFoundError
+from runtime.features.capabilities import (
     BUILTIN_CAPABILITIES,
     MAX_OWN,
     Capabilities,
@@ -20,7 +21,6 @@ from runtime.capabilities import (
     global_capabilities,
     load_capabilities_file,
 )
-from runtime.errors import ConflictError, NotFoundError
 from runtime.store import Store
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime.context_aliases import ContextAliases
-from runtime.conversations import Conversations
 from runtime.errors import InputError
+from runtime.features.context_aliases import ContextAliases
 from runtime.store import Store
+from runtime.tasks.conversations import Conversations
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import ConflictError, InputError, UnprocessableError
-from runtime.idempotency import INTERRUPTED, IdempotencyStore, StoredResponse, check_key, fingerprint
+from runtime.features.idempotency import INTERRUPTED, IdempotencyStore, StoredResponse, check_key, fingerprint
 from runtime.store import Store
 
 TTL = 100.0

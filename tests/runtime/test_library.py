@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import ConflictError, NotFoundError
-from runtime.library import MAX_ITEMS, Library
+from runtime.features.library import MAX_ITEMS, Library
 from runtime.store import Store
 
 BASE = "You are a careful agent."

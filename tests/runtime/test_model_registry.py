@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from runtime.engine.model_client import ModelConfig
+from runtime.engine.model_registry import ModelEntry, ModelRegistry
 from runtime.errors import InputError
-from runtime.model_client import ModelConfig
-from runtime.model_registry import ModelEntry, ModelRegistry
 from tests.fakes import Reply, ScriptedModelServer
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.rate_limits import Quota, RateLimit, RateLimiter
+from runtime.features.rate_limits import Quota, RateLimit, RateLimiter
 
 
 class Clock:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.engine.events import IterationStarted, RunFailed, RunStarted, TextChunk, Usage
 from runtime.errors import NotFoundError
-from runtime.events import IterationStarted, RunFailed, RunStarted, TextChunk, Usage
 from runtime.store import Store
 
 

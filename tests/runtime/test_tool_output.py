@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from runtime.events import Event, ToolOutput
-from runtime.tool_output import ToolOutputStream
+from runtime.engine.events import Event, ToolOutput
+from runtime.engine.tool_output import ToolOutputStream
 
 
 class Recorder:

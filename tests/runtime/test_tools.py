@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.tools import (
+from runtime.engine.tools import (
     MAX_SOURCE_BYTES,
     TOOL_SCHEMAS,
     ToolConfig,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime import workspace_files
 from runtime.errors import ConflictError, InputError, NotFoundError
-from runtime.workspace_files import WorkspaceFiles, check_file_name, split_path
+from runtime.workspaces import files as workspace_files
+from runtime.workspaces.files import WorkspaceFiles, check_file_name, split_path
 
 
 @pytest.mark.parametrize(

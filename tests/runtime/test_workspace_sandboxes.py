@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import ConflictError
-from runtime.workspace_sandboxes import WorkspaceSandboxes
+from runtime.workspaces.sandboxes import WorkspaceSandboxes
 from sandbox.base import ExecResult, OnOutput, SandboxRequest
 
 

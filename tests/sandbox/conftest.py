@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from sandbox.base import SandboxLimits, SandboxRequest
-from sandbox.docker_backend import DockerSandbox, DockerSandboxFactory
+from sandbox.docker_engine.backend import DockerSandbox, DockerSandboxFactory
 from tests.conftest import instance_containers
 
 # Small limits keep the tests fast and the OOM and fork-bomb cases cheap.

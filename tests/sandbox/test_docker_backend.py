@@ -12,9 +12,9 @@ import docker.errors
 import pytest
 
 from sandbox.base import SandboxRequest
-from sandbox.docker_backend import LABEL_INSTANCE, DockerSandbox
+from sandbox.docker_engine.backend import LABEL_INSTANCE, DockerSandbox
+from sandbox.docker_engine.execution import MAX_SOURCE_BYTES
 from sandbox.errors import SandboxStartError
-from sandbox.execution import MAX_SOURCE_BYTES
 from tests.sandbox.conftest import FactoryMaker, instance_containers
 
 pytestmark = pytest.mark.docker

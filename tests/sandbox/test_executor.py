@@ -8,9 +8,10 @@ import time
 import docker
 import pytest
 
-from sandbox import docker_backend, execution
 from sandbox.base import SandboxRequest
-from sandbox.docker_backend import DockerSandbox
+from sandbox.docker_engine import backend as docker_backend
+from sandbox.docker_engine import execution
+from sandbox.docker_engine.backend import DockerSandbox
 from sandbox.errors import SandboxExecError
 from tests.sandbox.conftest import FactoryMaker
 

@@ -10,8 +10,8 @@ import docker
 import docker.errors
 import pytest
 
+from sandbox.docker_engine.image import RECIPE_LABEL, ensure_image, image_present
 from sandbox.errors import SandboxImageError
-from sandbox.image import RECIPE_LABEL, ensure_image, image_present
 from tests.conftest import BASE_IMAGE
 
 pytestmark = pytest.mark.docker

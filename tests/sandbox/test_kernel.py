@@ -7,7 +7,7 @@ import asyncio
 import docker
 import pytest
 
-from sandbox.docker_backend import DockerSandbox
+from sandbox.docker_engine.backend import DockerSandbox
 
 pytestmark = pytest.mark.docker
 

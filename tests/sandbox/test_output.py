@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.output import BoundedOutput
+from sandbox.docker_engine.output import BoundedOutput
 
 
 def test_small_output_is_kept_whole() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 
 from sandbox.base import SandboxRequest
-from sandbox.docker_backend import LABEL_POOL
+from sandbox.docker_engine.backend import LABEL_POOL
 from sandbox.pool import WarmPool
 from tests.conftest import instance_containers
 from tests.sandbox.conftest import FactoryMaker

@@ -1,0 +1,287 @@
+"""``/api/v1/capabilities``: the capability catalogue and invokes, in seed 000's envelope.
+
+Every answer on these paths, errors included, is ``{"code", "message", "data", "timestamp"}``:
+``code`` 0 and ``message`` "success" on success, else ``code`` is the HTTP status (seed 001's
+table). A body ``idempotency_key`` on invoke runs the capability once per key: a retry with the
+same key and body gets the first answer again (``Idempotent-Replayed: true``), another body under
+the key is a 422, a retry while the first is starting a 409 (:mod:`runtime.features.idempotency`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.web.errors import register_envelope
+from api.web.http import parse_body, parse_query
+from api.web.idempotency import REPLAYED_HEADER
+from api.web.keys import (
+    CAPABILITIES,
+    CAPABILITY_RUNS,
+    IDEMPOTENCY,
+    MODELS,
+    SETTINGS,
+    STORE,
+    TASK_STARTER,
+    USER,
+)
+from api.web.openapi import OpenAPIRegistry, Operation
+from runtime.features.capabilities import Capabilities, Capability, CapabilitySpec
+from runtime.features.capability_runs import CapabilityRuns
+from runtime.features.idempotency import INTERRUPTED, StoredResponse, check_key, fingerprint
+from runtime.workspaces.records import DEFAULT_WORKSPACE
+
+__all__ = ["PREFIX", "capabilities_ctx", "setup_capability_routes"]
+
+PREFIX = "/api/v1/capabilities"
+INVOKE_SCOPE = "capability_invoke"  # body idempotency keys, apart from the Idempotency-Key header's
+MAX_PAGE_SIZE = 100
+
+D = TypeVar("D")
+
+
+class Envelope(BaseModel, Generic[D]):
+    """Seed 000's envelope of a successful answer."""
+
+    code: int = Field(0, description="0: success.")
+    message: str = "success"
+    data: D
+    timestamp: int = Field(default_factory=lambda: int(time.time()), description="Unix seconds.")
+
+
+class EnvelopeError(BaseModel):
+    """Seed 000's envelope of an error: ``code`` is the HTTP status."""
+
+    code: int
+    message: str
+    data: None = None
+    timestamp: int
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    category: str | None = Field(None, max_length=64, description="Only capabilities of this category.")
+    page: int = Field(1, ge=1, description="Page number, from 1.")
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="Items per page (at most 100).")
+
+
+class CapabilityPage(BaseModel):
+    items: list[Capability]
+    total: int
+    page: int
+    page_size: int
+    has_more: bool
+
+
+class InvokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100_000,
+        description="The input; omitted: the capability's default_input.",
+    )
+    idempotency_key: str | None = Field(
+        None, description="Runs once per key (1-255 printable ASCII): a retry gets the first answer."
+    )
+    conversation_id: str | None = Field(None, max_length=100, description="Continue this conversation.")
+    workspace_id: str = Field(DEFAULT_WORKSPACE, max_length=64, description="Workspace the task runs in.")
+
+
+class Deleted(BaseModel):
+    capability_id: str
+
+
+class Invoked(BaseModel):
+    task_id: str
+    status: str = Field(description="running, or pending when the worker's running-task cap is reached.")
+    conversation_id: str
+    capability_id: str
+    created_at: float
+
+
+def _error_envelope(status: int, reason: str) -> dict[str, object]:
+    return EnvelopeError(code=status, message=reason, timestamp=int(time.time())).model_dump()
+
+
+def _envelope(data: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        text=Envelope[Any](data=data).model_dump_json(),
+        status=status,
+        content_type="application/json",
+    )
+
+
+async def list_capabilities(request: web.Request) -> web.Response:
+    query = parse_query(request, ListQuery)
+    items = await request.app[CAPABILITIES].available(request[USER], query.category)
+    start = (query.page - 1) * query.page_size
+    page = items[start : start + query.page_size]
+    return _envelope(
+        CapabilityPage(
+            items=page,
+            total=len(items),
+            page=query.page,
+            page_size=query.page_size,
+            has_more=start + len(page) < len(items),
+        )
+    )
+
+
+async def get_capability(request: web.Request) -> web.Response:
+    capability = await request.app[CAPABILITIES].get(request[USER], request.match_info["capability_id"])
+    return _envelope(capability)
+
+
+async def create_capability(request: web.Request) -> web.Response:
+    spec = await parse_body(request, CapabilitySpec)
+    request.app[MODELS].get(spec.model_key)  # an unknown model key is a 400 now, not at every invoke
+    return _envelope(await request.app[CAPABILITIES].create(request[USER], spec), status=201)
+
+
+async def delete_capability(request: web.Request) -> web.Response:
+    capability_id = request.match_info["capability_id"]
+    await request.app[CAPABILITIES].delete(request[USER], capability_id)
+    return _envelope(Deleted(capability_id=capability_id))
+
+
+async def invoke_capability(request: web.Request) -> web.Response:
+    body = await parse_body(request, InvokeRequest, allow_empty=True)
+    if body.idempotency_key is None:
+        return await _invoke(request, body)
+    user, key, keys = request[USER], check_key(body.idempotency_key), request.app[IDEMPOTENCY]
+    digest = fingerprint(
+        request.match_info["capability_id"], body.model_dump_json(exclude={"idempotency_key"})
+    )
+    stored = await keys.begin(user, key, digest, scope=INVOKE_SCOPE)
+    if stored is not None:
+        return web.Response(
+            status=stored.status,
+            body=stored.body,
+            headers={"Content-Type": stored.content_type, REPLAYED_HEADER: "true"},
+        )
+    try:
+        response = await _invoke(request, body)
+    except asyncio.CancelledError:  # it may have started: never again under this key
+        await asyncio.shield(keys.complete_without_response(user, key, INTERRUPTED, scope=INVOKE_SCOPE))
+        raise
+    except Exception:
+        await keys.release(user, key, scope=INVOKE_SCOPE)  # refused, nothing started: it may be sent again
+        raise
+    assert isinstance(response.body, bytes)
+    stored = StoredResponse(status=response.status, content_type=response.content_type, body=response.body)
+    await keys.complete(user, key, stored, scope=INVOKE_SCOPE)
+    return response
+
+
+async def _invoke(request: web.Request, body: InvokeRequest) -> web.Response:
+    capability_id = request.match_info["capability_id"]
+    started = await request.app[CAPABILITY_RUNS].start(
+        request[USER],
+        capability_id,
+        body.message,
+        surface="rest",
+        conversation_id=body.conversation_id,
+        workspace_id=body.workspace_id,
+    )
+    invoked = Invoked(
+        task_id=started.record.id,
+        status=started.record.status,
+        conversation_id=started.conversation_id,
+        capability_id=capability_id,
+        created_at=started.record.created_at,
+    )
+    return _envelope(invoked, status=202)
+
+
+async def capabilities_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After the task starter exists: the catalogue and the capability runner."""
+    capabilities = Capabilities(app[STORE], app[SETTINGS].global_capabilities())
+    app[CAPABILITIES] = capabilities
+    app[CAPABILITY_RUNS] = CapabilityRuns(app[STORE], capabilities, app[TASK_STARTER])
+    yield
+
+
+def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
+    register_envelope(app, PREFIX, _error_envelope)
+    router, tag = app.router, "capabilities"
+    registry.add(
+        router,
+        Operation(
+            "GET",
+            PREFIX,
+            "List the capabilities you can invoke: the global ones, then your own",
+            tag,
+            query=ListQuery,
+            response=Envelope[CapabilityPage],
+            errors=(400,),
+            error_model=EnvelopeError,
+        ),
+        list_capabilities,
+    )
+    registry.add(
+        router,
+        Operation(
+            "POST",
+            PREFIX,
+            "Create a capability of your own (visible to you only)",
+            tag,
+            request=CapabilitySpec,
+            response=Envelope[Capability],
+            status=201,
+            errors=(409,),
+            error_model=EnvelopeError,
+            description="409: the id is taken (by a global capability or one of yours), or you have 200.",
+        ),
+        create_capability,
+    )
+    registry.add(
+        router,
+        Operation(
+            "GET",
+            f"{PREFIX}/{{capability_id}}",
+            "A capability",
+            tag,
+            response=Envelope[Capability],
+            errors=(404,),
+            error_model=EnvelopeError,
+        ),
+        get_capability,
+    )
+    registry.add(
+        router,
+        Operation(
+            "DELETE",
+            f"{PREFIX}/{{capability_id}}",
+            "Delete a capability of your own (global ones are read-only: 409)",
+            tag,
+            response=Envelope[Deleted],
+            errors=(404, 409),
+            error_model=EnvelopeError,
+        ),
+        delete_capability,
+    )
+    registry.add(
+        router,
+        Operation(
+            "POST",
+            f"{PREFIX}/{{capability_id}}/invoke",
+            "Run a capability: starts a background task with its profile",
+            tag,
+            request=InvokeRequest,
+            response=Envelope[Invoked],
+            status=202,
+            errors=(404, 409, 422, 503),
+            error_model=EnvelopeError,
+            description="Follow the task with GET /api/v1/tasks/{task_id} (or A2A tasks/get). The body "
+            "may be empty when the capability has a default_input.",
+        ),
+        invoke_capability,
+    )

@@ -1,0 +1,68 @@
+"""Typed keys for what the app and each request carry."""
+
+from __future__ import annotations
+
+import docker
+from aiohttp import web
+
+from api.settings import Settings
+from api.web.openapi import OpenAPIRegistry
+from runtime.engine.model_registry import ModelRegistry
+from runtime.engine.runner import ChatRunner
+from runtime.features.capabilities import Capabilities
+from runtime.features.capability_runs import CapabilityRuns
+from runtime.features.idempotency import IdempotencyStore
+from runtime.features.library import Library
+from runtime.features.rate_limits import RateLimiter
+from runtime.store import Store
+from runtime.tasks.conversations import Conversations
+from runtime.tasks.manager import TaskManager
+from runtime.tasks.requests import TaskStarter
+from runtime.workspaces.records import Workspaces
+from sandbox.docker_engine.backend import DockerSandboxFactory
+from sandbox.pool import WarmPool
+
+__all__ = [
+    "CAPABILITIES",
+    "CAPABILITY_RUNS",
+    "CHAT_RUNNER",
+    "CONVERSATIONS",
+    "DOCKER",
+    "IDEMPOTENCY",
+    "LIBRARY",
+    "MODELS",
+    "OPENAPI",
+    "PUBLIC_RATE_LIMITER",
+    "REQUEST_ID",
+    "SANDBOXES",
+    "SANDBOX_POOL",
+    "SETTINGS",
+    "STORE",
+    "TASKS",
+    "TASK_STARTER",
+    "USER",
+    "USER_RATE_LIMITER",
+    "WORKSPACES",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+OPENAPI = web.AppKey("openapi", OpenAPIRegistry)
+STORE = web.AppKey("store", Store)
+DOCKER = web.AppKey("docker", docker.DockerClient)
+SANDBOXES = web.AppKey("sandboxes", DockerSandboxFactory)
+SANDBOX_POOL = web.AppKey("sandbox_pool", WarmPool)
+MODELS = web.AppKey("models", ModelRegistry)
+LIBRARY = web.AppKey("library", Library)
+CHAT_RUNNER = web.AppKey("chat_runner", ChatRunner)
+WORKSPACES = web.AppKey("workspaces", Workspaces)
+CONVERSATIONS = web.AppKey("conversations", Conversations)
+TASKS = web.AppKey("tasks", TaskManager)
+TASK_STARTER = web.AppKey("task_starter", TaskStarter)
+CAPABILITIES = web.AppKey("capabilities", Capabilities)
+CAPABILITY_RUNS = web.AppKey("capability_runs", CapabilityRuns)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+USER_RATE_LIMITER = web.AppKey("user_rate_limiter", RateLimiter)
+PUBLIC_RATE_LIMITER = web.AppKey("public_rate_limiter", RateLimiter)
+
+USER = web.RequestKey("user", str)
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,0 +1,264 @@
+"""Capabilities: named agent profiles a task can run as.
+
+A capability fixes what a run of it gets: a system prompt, a model, the tools offered, and limits
+(iterations, run mode). There are two kinds, in one namespace per caller:
+
+- global ones, read-only: the built-in profiles, or the entries of the operator's
+  ``AGENT_CAPABILITIES_FILE`` (which replaces the built-ins). Every user sees them and the agent
+  card lists them as skills.
+- a user's own, created over the API and stored in the ``capabilities`` table. Only their creator
+  sees them (a system prompt may hold private instructions). A new own capability may not take a
+  global id; if the operator later adds a global one with an id a user already has, that user's
+  own keeps the id for them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from runtime.engine.run_modes import RunModeName
+from runtime.engine.tools import ALL_TOOLS, ToolName
+from runtime.errors import ConflictError, NotFoundError
+from runtime.features.library import NAME_PATTERN
+from runtime.store import Store
+from runtime.tasks.requests import TaskRequest
+from runtime.workspaces.records import DEFAULT_WORKSPACE
+
+__all__ = [
+    "BUILTIN_CAPABILITIES",
+    "MAX_OWN",
+    "Capabilities",
+    "Capability",
+    "CapabilityLimits",
+    "CapabilitySpec",
+    "global_capabilities",
+    "load_capabilities_file",
+]
+
+MAX_OWN = 200  # own capabilities per user
+MAX_PROMPT_CHARS = 20_000
+MAX_INPUT_CHARS = 100_000
+
+Source = Literal["builtin", "file", "user"]
+
+
+class CapabilityLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_iterations: int = Field(50, ge=1, le=500, description="Most model calls in one run.")
+    run_mode: RunModeName = Field("fast", description="fast | thinking | deep (see docs/tasks.md).")
+
+
+class CapabilitySpec(BaseModel):
+    """A capability as it is written: an entry of the capabilities file, or a POST body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '.', '_', '-'; 1-64 characters.")
+    name: str = Field(min_length=1, max_length=200, description="Human-readable name.")
+    description: str = Field("", max_length=2_000, description="What it does, for people and agents.")
+    category: str = Field("general", min_length=1, max_length=64, description="Filter key of the list.")
+    system_prompt: str | None = Field(
+        None, max_length=MAX_PROMPT_CHARS, description="Replaces the worker's system prompt; null keeps it."
+    )
+    model_key: str | None = Field(
+        None, max_length=64, description="A key from GET /api/v1/models; null: default."
+    )
+    allowed_tools: tuple[ToolName, ...] = Field(
+        ALL_TOOLS, description="Tools offered to the model: execute_bash, execute_python (may be empty)."
+    )
+    limits: CapabilityLimits = Field(default_factory=CapabilityLimits)
+    default_input: str | None = Field(
+        None,
+        max_length=MAX_INPUT_CHARS,
+        description="The message of a run invoked without one; null: a message is required.",
+    )
+
+    @field_validator("allowed_tools")
+    @classmethod
+    def _unique_tools(cls, value: tuple[ToolName, ...]) -> tuple[ToolName, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("allowed_tools lists a tool twice")
+        return value
+
+
+class Capability(CapabilitySpec):
+    source: Source = Field(description="builtin | file (global, read-only) | user (your own).")
+    created_at: float | None = Field(None, description="When you created it; null for global ones.")
+
+    def task_request(
+        self,
+        owner: str,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        workspace_id: str = DEFAULT_WORKSPACE,
+    ) -> TaskRequest:
+        """The task a run of this capability starts, with this capability's profile."""
+        return TaskRequest(
+            owner=owner,
+            message=message,
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            run_mode=self.limits.run_mode,
+            model_key=self.model_key,
+            max_iterations=self.limits.max_iterations,
+            system_prompt=self.system_prompt,
+            allowed_tools=self.allowed_tools,
+        )
+
+
+BUILTIN_CAPABILITIES: list[CapabilitySpec] = [
+    CapabilitySpec(
+        id="general",
+        name="General agent",
+        description="Answers any request, running bash and Python in a sandbox when that helps.",
+        category="general",
+    ),
+    CapabilitySpec(
+        id="python-analyst",
+        name="Python analyst",
+        description="Computes, analyses data and checks claims by writing and running Python only.",
+        category="data-analysis",
+        system_prompt=(
+            "You are a careful data analyst. Solve every task by writing Python and running it with "
+            "execute_python in the sandbox (working directory /workspace, no network). Compute results "
+            "rather than estimating them, check them, and answer with the figures and a short "
+            "explanation of how you got them."
+        ),
+        allowed_tools=("execute_python",),
+        limits=CapabilityLimits(max_iterations=30),
+    ),
+    CapabilitySpec(
+        id="sandbox-report",
+        name="Sandbox report",
+        description="Reports the sandbox environment: OS, Python version and the command-line tools present.",
+        category="diagnostics",
+        allowed_tools=("execute_bash",),
+        limits=CapabilityLimits(max_iterations=10),
+        default_input=(
+            "Report the sandbox environment: operating system, Python version, and which of git, curl, "
+            "jq, zip and sqlite3 are installed. Check with execute_bash; answer in a short list."
+        ),
+    ),
+]
+
+_SPECS = TypeAdapter(list[CapabilitySpec])
+
+
+def load_capabilities_file(path: Path) -> list[CapabilitySpec]:
+    """The capabilities of a JSON file (a list of capability objects); ValueError says what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(raw, list):
+        raise ValueError(f"{path} must hold a JSON list of capabilities, got {type(raw).__name__}")
+    try:
+        specs = _SPECS.validate_python(raw)
+    except ValidationError as e:
+        problems = "; ".join(f"{_where(err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ValueError(f"{path} has invalid capabilities: {problems}") from None
+    ids = [spec.id for spec in specs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"{path} defines these capability ids twice: {', '.join(duplicates)}")
+    return specs
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    if not loc or not isinstance(loc[0], int):
+        return "the list"
+    field = ".".join(str(part) for part in loc[1:])
+    return f"entry #{loc[0] + 1}" + (f" {field}" if field else "")
+
+
+def global_capabilities(file_specs: list[CapabilitySpec] | None) -> list[Capability]:
+    """The file's capabilities, or the built-in ones when no file is configured."""
+    source: Source = "builtin" if file_specs is None else "file"
+    specs = BUILTIN_CAPABILITIES if file_specs is None else file_specs
+    return [Capability(**spec.model_dump(), source=source) for spec in specs]
+
+
+class Capabilities:
+    """The global capabilities (in memory) and every user's own (the ``capabilities`` table)."""
+
+    def __init__(self, store: Store, global_ones: Iterable[Capability]) -> None:
+        self._db = store.connection
+        self._globals = {c.id: c for c in global_ones}
+
+    def global_ones(self) -> list[Capability]:
+        return list(self._globals.values())
+
+    async def available(self, owner: str, category: str | None = None) -> list[Capability]:
+        """Global ones in configured order, then the owner's own by creation; own ids shadow."""
+        own = await self._own(owner)
+        own_ids = {c.id for c in own}
+        items = [c for c in self._globals.values() if c.id not in own_ids] + own
+        return [c for c in items if category is None or c.category == category]
+
+    async def get(self, owner: str, capability_id: str) -> Capability:
+        rows = await self._db.execute_fetchall(
+            "SELECT spec, created_at FROM capabilities WHERE owner = ? AND id = ?", (owner, capability_id)
+        )
+        row = next(iter(rows), None)
+        if row is not None:
+            return _own_capability(row)
+        found = self._globals.get(capability_id)
+        if found is None:
+            raise NotFoundError(f"capability {capability_id!r} not found")
+        return found
+
+    async def create(self, owner: str, spec: CapabilitySpec) -> Capability:
+        if spec.id in self._globals:
+            raise ConflictError(f"capability id {spec.id!r} is taken by a global capability; choose another")
+        now = time.time()
+        try:
+            # The cap is checked in the INSERT itself, so concurrent creates cannot pass it.
+            cursor = await self._db.execute(
+                """INSERT INTO capabilities (owner, id, spec, created_at)
+                   SELECT ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM capabilities WHERE owner = ?) < ?""",
+                (owner, spec.id, spec.model_dump_json(), now, owner, MAX_OWN),
+            )
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"you already have a capability {spec.id!r}") from None
+        written = cursor.rowcount
+        await cursor.close()
+        if not written:
+            raise ConflictError(f"capability limit reached: {MAX_OWN} per user; delete one first")
+        return Capability(**spec.model_dump(), source="user", created_at=now)
+
+    async def delete(self, owner: str, capability_id: str) -> None:
+        """Delete the owner's own capability; a global one is read-only (:class:`ConflictError`)."""
+        cursor = await self._db.execute(
+            "DELETE FROM capabilities WHERE owner = ? AND id = ?", (owner, capability_id)
+        )
+        deleted = cursor.rowcount
+        await cursor.close()
+        if deleted:
+            return
+        if capability_id in self._globals:
+            raise ConflictError(f"capability {capability_id!r} is configured by the operator and read-only")
+        raise NotFoundError(f"capability {capability_id!r} not found")
+
+    async def _own(self, owner: str) -> list[Capability]:
+        rows = await self._db.execute_fetchall(
+            "SELECT spec, created_at FROM capabilities WHERE owner = ? ORDER BY created_at, id", (owner,)
+        )
+        return [_own_capability(row) for row in rows]
+
+
+def _own_capability(row: sqlite3.Row) -> Capability:
+    spec = CapabilitySpec.model_validate_json(row[0])
+    return Capability(**spec.model_dump(), source="user", created_at=row[1])

@@ -1,0 +1,82 @@
+"""Starting a task as a capability, and remembering how each such task was started.
+
+Capability invokes (REST) and A2A sends go through :meth:`CapabilityRuns.start`: it resolves the
+capability (or none: the worker's defaults), picks the message (the caller's, else the
+capability's ``default_input``), starts the task through the one :class:`TaskStarter`, and records
+the task's origin: the surface and the capability. A surface that answers one method name in two
+shapes (seed 000's ``tasks/get`` against A2A's) tells them apart by that origin.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from runtime.errors import InputError
+from runtime.features.capabilities import Capabilities
+from runtime.store import Store
+from runtime.tasks.requests import StartedTask, TaskRequest, TaskStarter
+from runtime.workspaces.records import DEFAULT_WORKSPACE
+
+__all__ = ["CapabilityRuns", "Surface", "TaskOrigin"]
+
+Surface = Literal["rest", "a2a", "a2a-seed"]
+
+
+class TaskOrigin(BaseModel):
+    surface: Surface
+    capability_id: str | None
+
+
+class CapabilityRuns:
+    """The ``task_origins`` table, and the start of every task a capability or A2A asks for."""
+
+    def __init__(self, store: Store, capabilities: Capabilities, starter: TaskStarter) -> None:
+        self._db = store.connection
+        self._capabilities = capabilities
+        self._starter = starter
+
+    async def start(
+        self,
+        owner: str,
+        capability_id: str | None,
+        message: str | None,
+        *,
+        surface: Surface,
+        conversation_id: str | None = None,
+        workspace_id: str = DEFAULT_WORKSPACE,
+    ) -> StartedTask:
+        """Start a task as ``capability_id`` (None: the worker's own profile) on ``message``.
+
+        Without a message the capability's ``default_input`` is the message; with neither, or an
+        unknown capability, nothing starts (:class:`InputError`, :class:`NotFoundError`).
+        """
+        if capability_id is None:
+            if not message:
+                raise InputError("a message is required: send one with text in it")
+            request = TaskRequest(
+                owner=owner, message=message, workspace_id=workspace_id, conversation_id=conversation_id
+            )
+        else:
+            capability = await self._capabilities.get(owner, capability_id)
+            text = message or capability.default_input
+            if not text:
+                raise InputError(f"capability {capability_id!r} has no default input: send a message")
+            request = capability.task_request(
+                owner, text, conversation_id=conversation_id, workspace_id=workspace_id
+            )
+        started = await self._starter.start(request)
+        await self._db.execute_fetchall(
+            "INSERT INTO task_origins (task_id, surface, capability_id) VALUES (?, ?, ?)",
+            (started.record.id, surface, capability_id),
+        )
+        return started
+
+    async def origin(self, task_id: str) -> TaskOrigin | None:
+        """How the task was started; None for a task started elsewhere (``POST /messages``)."""
+        rows = await self._db.execute_fetchall(
+            "SELECT surface, capability_id FROM task_origins WHERE task_id = ?", (task_id,)
+        )
+        row = next(iter(rows), None)
+        return None if row is None else TaskOrigin(surface=row[0], capability_id=row[1])

@@ -1,0 +1,269 @@
+"""Background tasks: a message starts a run of the agent loop on a conversation, followed by offset.
+
+Limits: ``max_per_user`` active (pending or running) tasks per user, beyond which a new message is
+a :class:`ConflictError` (409, as seed 003 says), and at most ``max_running`` running at once in
+the worker; tasks beyond that wait as ``pending`` (queued, never rejected).
+
+Every event goes to the store first, then wakes the pollers waiting on that task, so a reader
+never sees an event that is not durable. Cancel cancels the asyncio task: the loop does not catch
+cancellation, so the model stream is dropped and the sandbox kills the running process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, Field
+
+from runtime.engine.events import RunCanceled, RunFailed, RunStarted, StatusChanged, Usage
+from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
+from runtime.engine.model_client import ChatModel
+from runtime.engine.runner import LazySandbox, StoreSink
+from runtime.errors import ConflictError, UnavailableError
+from runtime.store import RunRecord, RunStatus, Store, StoredEvent
+from runtime.tasks.conversations import Conversations
+from runtime.workspaces.sandboxes import WorkspaceSandboxes
+
+__all__ = ["TaskLimits", "TaskManager", "TaskSpec"]
+
+log = structlog.get_logger(__name__)
+
+INTERRUPTED = "interrupted: the worker stopped before the task finished"
+
+
+class TaskLimits(BaseModel):
+    max_per_user: int = Field(1, ge=1, description="Active (pending or running) tasks per user.")
+    max_running: int = Field(
+        4, ge=1, description="Tasks running at once in the worker; more wait as pending."
+    )
+    shutdown_grace: float = Field(20.0, ge=0, description="Seconds running tasks get to finish at shutdown.")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a task needs, resolved by the caller (model, prompt, workspace directory)."""
+
+    owner: str
+    workspace_id: str
+    conversation_id: str
+    message: str
+    max_iterations: int
+    model: ChatModel
+    loop_config: LoopConfig
+    files_dir: Path
+
+
+class _Notifier:
+    """Wakes the readers of one task when an event is appended.
+
+    A reader takes its wake-up handle *before* it reads the store, so an event appended between
+    the read and the wait still wakes it.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def watch(self, task_id: str) -> asyncio.Event:
+        return self._events.setdefault(task_id, asyncio.Event())
+
+    def notify(self, task_id: str) -> None:
+        event = self._events.pop(task_id, None)
+        if event is not None:
+            event.set()
+
+
+class _TaskSink(StoreSink):
+    """A :class:`StoreSink` that also wakes the task's readers once the event is stored."""
+
+    def __init__(self, store: Store, notifier: _Notifier, task_id: str) -> None:
+        super().__init__(store, task_id)
+        self._notifier = notifier
+        self._task_id = task_id
+
+    def stored(self) -> None:
+        self._notifier.notify(self._task_id)
+
+
+class TaskManager:
+    def __init__(
+        self,
+        store: Store,
+        conversations: Conversations,
+        sandboxes: WorkspaceSandboxes,
+        limits: TaskLimits,
+    ) -> None:
+        self._store = store
+        self._conversations = conversations
+        self._sandboxes = sandboxes
+        self._limits = limits
+        self._slots = asyncio.Semaphore(limits.max_running)
+        self._notifier = _Notifier()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._specs: dict[str, TaskSpec] = {}  # of the active tasks: owner and conversation come from here
+        self._cancel_reasons: dict[str, str] = {}
+        self._draining = False
+
+    # --- starting -----------------------------------------------------------------------------
+
+    async def submit(self, spec: TaskSpec) -> RunRecord:
+        if self._draining:
+            raise UnavailableError("the worker is shutting down; send the message again after it restarts")
+        active = [t for t, active_spec in self._specs.items() if active_spec.owner == spec.owner]
+        if len(active) >= self._limits.max_per_user:
+            raise ConflictError(
+                f"a task is already running for this user ({', '.join(active)}); wait for it to finish "
+                "or cancel it"
+            )
+        if self.conversation_busy(spec.conversation_id):
+            raise ConflictError(f"conversation {spec.conversation_id} already has a running task")
+        task_id = str(uuid.uuid4())
+        status: RunStatus = "pending" if self._slots.locked() else "running"
+        record = await self._store.create_run(
+            task_id,
+            spec.owner,
+            kind="task",
+            status=status,
+            workspace_id=spec.workspace_id,
+            conversation_id=spec.conversation_id,
+        )
+        sink = _TaskSink(self._store, self._notifier, task_id)
+        await sink.emit(
+            RunStarted(message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name)
+        )
+        self._specs[task_id] = spec
+        task = asyncio.create_task(self._execute(task_id, spec, sink, status), name=f"task-{task_id}")
+        self._tasks[task_id] = task
+        task.add_done_callback(lambda _: self._forget(task_id))
+        return record
+
+    def _forget(self, task_id: str) -> None:
+        self._tasks.pop(task_id, None)
+        self._specs.pop(task_id, None)
+        self._cancel_reasons.pop(task_id, None)
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def _execute(self, task_id: str, spec: TaskSpec, sink: _TaskSink, status: RunStatus) -> None:
+        with structlog.contextvars.bound_contextvars(task_id=task_id, owner=spec.owner):
+            try:
+                async with self._slots:
+                    if status == "pending":
+                        await self._store.set_status(task_id, "running")
+                        await sink.emit(StatusChanged(status="running"))
+                    outcome = await self._run(task_id, spec, sink)
+            except asyncio.CancelledError:
+                reason = self._cancel_reasons.get(task_id, "canceled")
+                await asyncio.shield(self._finish_canceled(task_id, spec, sink, reason))
+                return
+            except Exception as e:  # a bug of ours: record it, keep the worker up
+                log.exception("task_crashed")
+                with contextlib.suppress(Exception):  # logged by the sink already
+                    await sink.flush()  # what the run emitted lands before its status says it ended
+                await self._finish(task_id, spec, "failed", f"internal error: {type(e).__name__}: {e}", None)
+                return
+            await self._finish(
+                task_id, spec, "failed" if outcome.error else "completed", outcome.error, outcome
+            )
+
+    async def _run(self, task_id: str, spec: TaskSpec, sink: _TaskSink) -> RunOutcome:
+        history = await self._conversations.history(spec.conversation_id)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": spec.loop_config.system_prompt},
+            *history,
+            {"role": "user", "content": spec.message},
+        ]
+        lazy = LazySandbox(lambda: self._sandboxes.lease(spec.owner, spec.workspace_id, spec.files_dir))
+        async with lazy:
+            outcome = await run_agent(
+                messages,
+                model=spec.model,
+                get_sandbox=lazy,
+                config=spec.loop_config,
+                max_iterations=spec.max_iterations,
+                sink=sink,
+            )
+        if outcome.error is None:
+            # Everything after the system message and the replayed history is this task's part.
+            await self._conversations.append(spec.conversation_id, outcome.messages[1 + len(history) :])
+        return outcome
+
+    async def _finish(
+        self, task_id: str, spec: TaskSpec, status: RunStatus, error: str | None, outcome: RunOutcome | None
+    ) -> None:
+        if outcome is None or outcome.error is not None:
+            # A failed run's tool history may be cut mid-iteration; keep the exchange readable.
+            note = f"(the task ended without an answer: {error})"
+            await self._conversations.append(
+                spec.conversation_id,
+                [{"role": "user", "content": spec.message}, {"role": "assistant", "content": note}],
+            )
+        await self._store.set_status(task_id, status, error)
+        self._notifier.notify(task_id)
+        log.info("task_finished", status=status, error=error)
+
+    async def _finish_canceled(self, task_id: str, spec: TaskSpec, sink: _TaskSink, reason: str) -> None:
+        if reason == INTERRUPTED:
+            await sink.emit(RunFailed(error=reason, response="", iterations=0, usage=Usage()))
+            await self._finish(task_id, spec, "failed", reason, None)
+        else:
+            await sink.emit(RunCanceled(reason=reason))
+            await self._finish(task_id, spec, "canceled", reason, None)
+
+    # --- controlling and reading --------------------------------------------------------------
+
+    async def cancel(self, task_id: str, reason: str = "canceled by the user") -> bool:
+        """Cancel a pending or running task and wait until its final event is written."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return False
+        self._cancel_reasons.setdefault(task_id, reason)
+        task.cancel()
+        await asyncio.wait([task])
+        return True
+
+    async def events(self, task_id: str, from_offset: int, limit: int, wait: float) -> list[StoredEvent]:
+        """Events from ``from_offset``; with ``wait``, hold until one arrives or the task ends."""
+        wake = self._notifier.watch(task_id)
+        events = await self._store.events(task_id, from_offset, limit)
+        if events or wait <= 0 or task_id not in self._tasks:
+            return events
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), wait)
+        return await self._store.events(task_id, from_offset, limit)
+
+    def is_active(self, task_id: str) -> bool:
+        return task_id in self._tasks
+
+    async def wait_finished(self, task_id: str) -> None:
+        """Until the task has ended and let go of its slot: status written, a new message accepted.
+
+        Its final event is appended a moment before that; a surface that answers on the final event
+        waits here first, so a client that sends its next message at once is not refused.
+        """
+        task = self._tasks.get(task_id)
+        if task is not None:
+            await asyncio.wait([task])  # ``_forget`` runs first: it was the first done-callback added
+
+    async def drain(self) -> None:
+        """Shutdown: refuse new tasks, give running ones the grace period, then end them as interrupted."""
+        self._draining = True
+        tasks = list(self._tasks.items())
+        if not tasks:
+            return
+        log.info("draining_tasks", count=len(tasks), grace=self._limits.shutdown_grace)
+        _, pending = await asyncio.wait([t for _, t in tasks], timeout=self._limits.shutdown_grace)
+        for task_id, task in tasks:
+            if task in pending:
+                self._cancel_reasons[task_id] = INTERRUPTED
+                task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    def conversation_busy(self, conversation_id: str) -> bool:
+        return any(spec.conversation_id == conversation_id for spec in self._specs.values())

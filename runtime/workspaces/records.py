@@ -1,0 +1,111 @@
+"""Workspaces: a user's named directories of files, mounted at ``/workspace`` in their sandboxes.
+
+On disk: ``<data_dir>/workspaces/<owner key>/<workspace id>/``. The owner key is a hash of the
+user name, so any user name is a safe directory name; workspace ids are restricted to a safe
+charset and length, so no id can name a path outside its owner's directory.
+
+A workspace's ``python_mode`` says how ``execute_python`` runs in its conversations: ``stateful``
+(the default), one persistent interpreter per conversation, or ``fresh``, a new process per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from runtime.errors import InputError, NotFoundError
+from runtime.store import Store
+
+__all__ = ["DEFAULT_WORKSPACE", "PythonMode", "WorkspaceRecord", "Workspaces", "check_workspace_id"]
+
+DEFAULT_WORKSPACE = "default"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_workspace_id(workspace_id: str) -> str:
+    if not _ID.match(workspace_id) or ".." in workspace_id:
+        raise InputError(
+            f"invalid workspace_id {workspace_id!r}: 1-64 characters of letters, digits, '.', '_', '-', "
+            "starting with a letter or digit"
+        )
+    return workspace_id
+
+
+PythonMode = Literal["stateful", "fresh"]
+
+
+class WorkspaceRecord(BaseModel):
+    workspace_id: str
+    created_at: float
+    python_mode: PythonMode = Field(
+        description="stateful: execute_python keeps one interpreter per conversation (variables, "
+        "imports and open files survive between calls); fresh: a new python3 process per call."
+    )
+
+
+class Workspaces:
+    """The workspaces table and the directories behind it."""
+
+    def __init__(self, store: Store, root: Path) -> None:
+        self._db = store.connection
+        self._root = root
+
+    def files_dir(self, owner: str, workspace_id: str) -> Path:
+        """The workspace's directory (created if missing); call :meth:`get` first to check access."""
+        owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
+        path = self._root / owner_key / check_workspace_id(workspace_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def ensure(
+        self, owner: str, workspace_id: str, python_mode: PythonMode | None = None
+    ) -> WorkspaceRecord:
+        """Create the workspace if it does not exist; either way return it, with ``python_mode`` set if given."""
+        check_workspace_id(workspace_id)
+        await self._insert(owner, workspace_id)
+        if python_mode is not None:
+            await self._db.execute_fetchall(
+                "UPDATE workspaces SET python_mode = ? WHERE owner = ? AND id = ?",
+                (python_mode, owner, workspace_id),
+            )
+        self.files_dir(owner, workspace_id)
+        return await self.get(owner, workspace_id)
+
+    async def get(self, owner: str, workspace_id: str) -> WorkspaceRecord:
+        """The workspace; the user's default one always exists. Another user's is a 404."""
+        row = await self._find(owner, workspace_id)
+        if row is None and workspace_id == DEFAULT_WORKSPACE:
+            # Made on first use, not on every request: a read stays a read.
+            await self._insert(owner, workspace_id)
+            row = await self._find(owner, workspace_id)
+        if row is None:
+            raise NotFoundError(f"workspace {workspace_id} not found")
+        return _record(row)
+
+    async def list(self, owner: str) -> list[WorkspaceRecord]:
+        await self.get(owner, DEFAULT_WORKSPACE)
+        rows = await self._db.execute_fetchall(f"{_SELECT} WHERE owner = ? ORDER BY created_at, id", (owner,))
+        return [_record(row) for row in rows]
+
+    async def _find(self, owner: str, workspace_id: str) -> Sequence[Any] | None:
+        rows = await self._db.execute_fetchall(f"{_SELECT} WHERE owner = ? AND id = ?", (owner, workspace_id))
+        return next(iter(rows), None)
+
+    async def _insert(self, owner: str, workspace_id: str) -> None:
+        await self._db.execute_fetchall(
+            "INSERT OR IGNORE INTO workspaces (owner, id, created_at) VALUES (?, ?, ?)",
+            (owner, workspace_id, time.time()),
+        )
+
+
+_SELECT = "SELECT id, created_at, python_mode FROM workspaces"
+
+
+def _record(row: Sequence[Any]) -> WorkspaceRecord:
+    return WorkspaceRecord(workspace_id=row[0], created_at=row[1], python_mode=row[2])

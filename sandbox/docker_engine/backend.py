@@ -1,0 +1,300 @@
+"""The Docker backend: one hardened, throwaway container per sandbox, run by an executor inside.
+
+Containers run as uid 1000 with every capability dropped, no new privileges, no network (by
+default), a read-only root, tmpfs ``/tmp`` and ``/workspace`` (or a bind-mounted workspace), and
+pids/memory/CPU limits; ``docker-init`` is PID 1 so orphans are reaped. The Docker socket is never
+mounted. Every container is labelled with the worker instance that made it, so a restarted worker
+removes what a crashed one left behind (:meth:`DockerSandboxFactory.reap_orphans`).
+
+The container's main process is the executor (:mod:`sandbox.container.executor`), which runs every call; the
+worker talks to it over the container's attached stdin and stdout (:mod:`sandbox.docker_engine.channel`), so a
+call costs no ``docker exec``. Its stdin is the control stream only: commands get ``/dev/null``.
+The container logs nothing (log driver ``none``): everything on its stdout is command output on
+its way to the worker, which must not pile up on the engine's disk as well.
+"""
+
+# ASYNC109: a timeout here is enforced by killing the command, which asyncio.timeout() cannot do.
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest
+from sandbox.docker_engine.channel import Channel
+from sandbox.docker_engine.execution import Interpreter, run_call, run_cell, validate_source
+from sandbox.docker_engine.wire import (
+    PROTOCOL_VERSION,
+    HelloEvent,
+    HelloRequest,
+    OomKillsEvent,
+    OomKillsRequest,
+)
+from sandbox.errors import SandboxError, SandboxExecError, SandboxStartError
+
+__all__ = [
+    "LABEL",
+    "LABEL_INSTANCE",
+    "LABEL_OWNER",
+    "LABEL_POOL",
+    "LABEL_RUN",
+    "DockerSandbox",
+    "DockerSandboxFactory",
+]
+
+LABEL = "agent-worker"
+LABEL_INSTANCE = "agent-worker.instance"
+LABEL_OWNER = "agent-worker.owner"
+LABEL_RUN = "agent-worker.run"
+LABEL_POOL = "agent-worker.pool"  # a warm-pool spare (sandbox.pool)
+
+WORKDIR = "/workspace"
+_SANDBOX_UID = 1000
+_SANDBOX_USER = f"{_SANDBOX_UID}:{_SANDBOX_UID}"
+_OOM_SIGNAL_EXIT = 128 + 9  # a process killed by SIGKILL, which is what the OOM killer sends
+_START_TIMEOUT = 30.0  # from `start` to the executor's hello: a python3 start on a loaded host
+_ANSWER_TIMEOUT = 10.0  # for a request the executor answers at once (hello, oom_kills)
+
+# The executor's source travels in the environment rather than in argv, so that `ps` in the sandbox
+# shows this one line instead of the whole program; the bootstrap pops it before any command runs.
+# -I: no PYTHON* variables, no user site, and not the working directory on sys.path (a json.py in
+# the workspace must not replace the executor's); -S: no site module, a faster start.
+_EXECUTOR_ENV = "AGENT_WORKER_EXECUTOR"
+_KERNEL_ENV = "AGENT_WORKER_KERNEL"  # the Python kernel's source, which the executor pops and keeps
+_EXECUTOR_COMMAND = [
+    "python3",
+    "-I",
+    "-S",
+    "-c",
+    f"import os; exec(compile(os.environ.pop({_EXECUTOR_ENV!r}), 'executor.py', 'exec'))",
+    "agent-worker-executor",
+]
+
+
+class DockerSandbox:
+    """A started container; commands run in ``/workspace`` as uid 1000, through its executor."""
+
+    def __init__(
+        self, client: docker.DockerClient, container_id: str, channel: Channel, limits: SandboxLimits
+    ) -> None:
+        self._client = client
+        self._container_id = container_id
+        self._channel = channel
+        self._limits = limits
+        self._oom_kills_seen = 0  # a fresh container's memory cgroup has counted none
+
+    @property
+    def id(self) -> str:
+        return self._container_id
+
+    async def alive(self) -> bool:
+        """Whether the executor answers: it is the container's main process, so this covers both."""
+        if self._channel.closed is not None:
+            return False
+        try:
+            await self._channel.ask(HelloRequest(id=self._channel.next_id()), _ANSWER_TIMEOUT)
+        except SandboxExecError:
+            return False
+        return True
+
+    async def run_bash(self, command: str, timeout: float, on_output: OnOutput | None = None) -> ExecResult:
+        validate_source(command, "the command")
+        return await self._run("bash", command, timeout, on_output)
+
+    async def run_python(
+        self, code: str, timeout: float, on_output: OnOutput | None = None, session: str | None = None
+    ) -> ExecResult:
+        validate_source(code, "the code")
+        return await self._run("python3", code, timeout, on_output, session)
+
+    async def _run(
+        self,
+        interpreter: Interpreter,
+        source: str,
+        timeout: float,
+        on_output: OnOutput | None,
+        session: str | None = None,
+    ) -> ExecResult:
+        limit = self._limits.output_limit_bytes
+        if session is None:
+            result = await run_call(self._channel, interpreter, source, timeout, limit, on_output)
+        else:
+            result = await run_cell(self._channel, session, source, timeout, limit, on_output)
+        if result.exit_code == _OOM_SIGNAL_EXIT and await self._oom_killed_since_last_look():
+            result = result.model_copy(update={"oom_killed": True})
+        return result
+
+    async def _oom_killed_since_last_look(self) -> bool:
+        """Whether the kernel OOM-killed anything in this container since we last asked.
+
+        The memory cgroup's own counter, read by the executor: the container's State.OOMKilled
+        stayed false on engine 20.10 after exec'd commands were OOM-killed, and it never resets
+        anyway, so it is only the fallback when the counter cannot be read.
+        """
+        answer = await self._channel.ask(OomKillsRequest(id=self._channel.next_id()), _ANSWER_TIMEOUT)
+        count = answer.count if isinstance(answer, OomKillsEvent) else None
+        if count is None:
+            try:
+                state = await asyncio.to_thread(self._client.api.inspect_container, self._container_id)
+            except (docker.errors.DockerException, OSError) as e:
+                raise SandboxExecError(f"checking for an OOM kill failed: {e}") from e
+            return bool(state.get("State", {}).get("OOMKilled"))
+        killed = count > self._oom_kills_seen
+        self._oom_kills_seen = count
+        return killed
+
+
+class DockerSandboxFactory:
+    """Opens hardened sandbox containers labelled with this worker's ``instance_id``."""
+
+    def __init__(
+        self, client: docker.DockerClient, image: str, limits: SandboxLimits, instance_id: str
+    ) -> None:
+        self._client = client
+        self._image = image
+        self._limits = limits
+        self._instance_id = instance_id
+        self._executor_source = resources.files("sandbox.container").joinpath("executor.py").read_text()
+        self._kernel_source = resources.files("sandbox.container").joinpath("kernel.py").read_text()
+
+    @asynccontextmanager
+    async def open(self, request: SandboxRequest) -> AsyncIterator[DockerSandbox]:
+        """Create and start a container; it is force-removed on exit, whatever happened.
+
+        Raises :class:`SandboxStartError` (with the engine's error as its cause) when the
+        container cannot be created or started, or its executor does not answer; nothing is left
+        behind then either.
+        """
+        name = _container_name(request.run_id)
+        starting = asyncio.ensure_future(self._create_and_start(request, name))
+        try:
+            try:
+                # Shielded: a cancel during create must not let the removal below overtake it.
+                container_id, channel = await asyncio.shield(starting)
+            except Exception as e:
+                raise SandboxStartError(f"could not start a sandbox from {self._image}: {e}") from e
+            yield DockerSandbox(self._client, container_id, channel, self._limits)
+        finally:
+            await asyncio.shield(self._remove_after(starting, name))
+
+    async def reap_orphans(self) -> int:
+        """Force-remove every container of this instance, whatever its state; returns how many."""
+        found = await asyncio.to_thread(
+            self._client.api.containers,
+            all=True,
+            filters={"label": f"{LABEL_INSTANCE}={self._instance_id}"},
+        )
+        removed = await asyncio.gather(*(self._remove(c["Id"]) for c in found))
+        return sum(removed)
+
+    async def _create_and_start(self, request: SandboxRequest, name: str) -> tuple[str, Channel]:
+        if request.workspace_dir is not None:
+            await asyncio.to_thread(_prepare_workspace, request.workspace_dir)
+        kwargs = self._container_kwargs(request, name)
+        container = await asyncio.to_thread(self._client.containers.create, self._image, **kwargs)
+        channel = await Channel.attach(self._client.api, container.id)
+        try:
+            await asyncio.to_thread(self._client.api.start, container.id)
+            hello = await channel.ask(HelloRequest(id=channel.next_id()), _START_TIMEOUT)
+            if not isinstance(hello, HelloEvent) or hello.version != PROTOCOL_VERSION:
+                raise SandboxExecError(f"the sandbox executor answered {hello!r} to hello")
+        except BaseException:
+            await channel.aclose()
+            raise
+        return str(container.id), channel
+
+    def _container_kwargs(self, request: SandboxRequest, name: str) -> dict[str, Any]:
+        limits = self._limits
+        memory = f"{limits.memory_mb}m"
+        tmpfs = {"/tmp": f"rw,nosuid,nodev,size={limits.tmp_size_mb}m,mode=1777"}
+        volumes: dict[str, dict[str, str]] = {}
+        if request.workspace_dir is None:
+            tmpfs[WORKDIR] = (
+                f"rw,exec,nosuid,nodev,size={limits.workspace_size_mb}m,"
+                f"uid={_SANDBOX_UID},gid={_SANDBOX_UID},mode=0755"
+            )
+        else:
+            volumes[str(request.workspace_dir.resolve())] = {"bind": WORKDIR, "mode": "rw"}
+        return {
+            "command": _EXECUTOR_COMMAND,
+            "name": name,
+            "hostname": "sandbox",
+            "user": _SANDBOX_USER,
+            "working_dir": WORKDIR,
+            "environment": {
+                "DEBIAN_FRONTEND": "noninteractive",
+                "HOME": WORKDIR,
+                _EXECUTOR_ENV: self._executor_source,
+                _KERNEL_ENV: self._kernel_source,
+            },
+            "labels": {
+                LABEL: "1",
+                LABEL_INSTANCE: self._instance_id,
+                LABEL_OWNER: request.owner,
+                LABEL_RUN: request.run_id,
+                **({LABEL_POOL: "1"} if request.pool else {}),
+            },
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "network_mode": limits.network,
+            "pids_limit": limits.pids,
+            "mem_limit": memory,
+            "memswap_limit": memory,  # equal to the memory limit: no swap on top
+            "nano_cpus": int(limits.cpus * 1_000_000_000),
+            "read_only": True,
+            "init": True,
+            "stdin_open": True,  # the executor's control stream; commands get /dev/null
+            "log_config": {"type": "none", "config": {}},
+            "tty": False,
+            "tmpfs": tmpfs,
+            "volumes": volumes,
+        }
+
+    async def _remove_after(self, starting: asyncio.Future[tuple[str, Channel]], name: str) -> None:
+        await asyncio.wait([starting])
+        # Asking for a failed start's exception also keeps it from being reported as unhandled.
+        if not starting.cancelled() and starting.exception() is None:
+            _, channel = starting.result()
+            await channel.aclose()
+        # By name: a create that failed half-way, or was canceled, never told us its id.
+        await self._remove(name)
+
+    async def _remove(self, container: str) -> bool:
+        try:
+            await asyncio.to_thread(self._client.api.remove_container, container, force=True, v=True)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as e:
+            if e.status_code == 409:  # removal already in progress elsewhere
+                return False
+            raise SandboxError(f"could not remove sandbox container {container}: {e}") from e
+        return True
+
+
+def _container_name(run_id: str) -> str:
+    short = re.sub(r"[^a-zA-Z0-9_.-]", "", run_id)[:12] or "run"
+    return f"aw-{short}-{secrets.token_hex(4)}"
+
+
+def _prepare_workspace(path: Path) -> None:
+    """Make ``path`` exist and be writable by the sandbox user (uid 1000).
+
+    As root (the worker in its own container) we hand the directory to uid 1000. Otherwise we
+    cannot chown, and the only way uid 1000 can write is a world-writable directory; the
+    directory is per run and lives under the worker's data directory, so that is acceptable.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, _SANDBOX_UID, _SANDBOX_UID)
+    elif path.stat().st_uid != _SANDBOX_UID:
+        path.chmod(0o777)
