@@ -46,8 +46,8 @@ from api.web.keys import (
 from api.web.logging import request_context_middleware
 from api.web.openapi import OpenAPIRegistry
 from api.web.rate_limits import rate_limit_middleware, setup_rate_limits
+from runtime.engine.chat import ChatRunner
 from runtime.engine.model_registry import ModelRegistry
-from runtime.engine.runner import ChatRunner
 from runtime.features.library import Library
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations

@@ -3,7 +3,7 @@
 The connection is in autocommit mode: each statement is a transaction of its own, so a write is
 stored when its statement returns, and a write that must be atomic is one statement (a batch of
 events is one INSERT ... SELECT). How a run's events are batched, and when its loop waits for
-them, is :class:`runtime.engine.runner.StoreSink`'s part. Every query runs as one ``execute_fetchall``
+them, is :class:`runtime.engine.runs.StoreSink`'s part. Every query runs as one ``execute_fetchall``
 step, so no statement is left open between two awaits on the shared connection. Offsets are
 per run, from 0, assigned inside the INSERT so they are never reused or renumbered. The schema is
 versioned with ``PRAGMA user_version``; each migration is a list of statements applied once.

@@ -7,8 +7,8 @@ from aiohttp import web
 
 from api.settings import Settings
 from api.web.openapi import OpenAPIRegistry
+from runtime.engine.chat import ChatRunner
 from runtime.engine.model_registry import ModelRegistry
-from runtime.engine.runner import ChatRunner
 from runtime.features.capabilities import Capabilities
 from runtime.features.capability_runs import CapabilityRuns
 from runtime.features.idempotency import IdempotencyStore

@@ -63,7 +63,7 @@ class EventSink(Protocol):
 
 
 class SandboxSource(Protocol):
-    """Where the loop's tool calls get their sandbox (:class:`runtime.engine.runner.LazySandbox`)."""
+    """Where the loop's tool calls get their sandbox (:class:`runtime.engine.runs.LazySandbox`)."""
 
     async def __call__(self) -> Sandbox: ...
 

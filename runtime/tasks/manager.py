@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from runtime.engine.events import RunCanceled, RunFailed, RunStarted, StatusChanged, Usage
 from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
 from runtime.engine.model_client import ChatModel
-from runtime.engine.runner import LazySandbox, StoreSink
+from runtime.engine.runs import LazySandbox, StoreSink
 from runtime.errors import ConflictError, UnavailableError
 from runtime.store import RunRecord, RunStatus, Store, StoredEvent
 from runtime.tasks.conversations import Conversations

@@ -1,13 +1,13 @@
-"""One agent run from start to finish: record it, give it a sandbox, run the loop.
+"""What every run is made of, whoever starts it (``/chat`` or the task manager).
 
-The sandbox is opened lazily, on the first valid tool call, and removed when the run ends
-whatever happened; a run whose model answers straight away never starts a container.
+:class:`StoreSink` records the run's events in its log; :class:`LazySandbox` gives the run a
+sandbox on its first valid tool call and removes it when the run ends whatever happened, so a run
+whose model answers straight away never starts a container.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
@@ -15,13 +15,11 @@ from typing import Self
 
 import structlog
 
-from runtime.engine.events import FINAL_EVENT_TYPES, Event, RunStarted, ToolCall
-from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
-from runtime.engine.model_client import ChatModel
+from runtime.engine.events import FINAL_EVENT_TYPES, Event, ToolCall
 from runtime.store import Store
-from sandbox.base import Sandbox, SandboxFactory, SandboxRequest
+from sandbox.base import Sandbox
 
-__all__ = ["ChatRunner", "LazySandbox", "StoreSink"]
+__all__ = ["LazySandbox", "StoreSink"]
 
 log = structlog.get_logger(__name__)
 
@@ -123,59 +121,3 @@ class LazySandbox:
         self.prefetch()
         assert self._opening is not None
         return await asyncio.shield(self._opening)  # a canceled call leaves the opening to __aexit__
-
-
-class _RecordingSink(StoreSink):
-    """A :class:`StoreSink` that also keeps the run's events, for an answer built from them."""
-
-    def __init__(self, store: Store, run_id: str) -> None:
-        super().__init__(store, run_id)
-        self.events: list[Event] = []
-
-    async def emit(self, event: Event) -> None:
-        self.events.append(event)
-        await super().emit(event)
-
-
-class ChatRunner:
-    """Runs one-shot ``/chat`` requests: a new run, an ephemeral sandbox, the full event log back."""
-
-    def __init__(self, store: Store, model: ChatModel, sandboxes: SandboxFactory, config: LoopConfig) -> None:
-        self._store = store
-        self._model = model
-        self._sandboxes = sandboxes
-        self._config = config
-
-    async def run(self, owner: str, message: str, max_iterations: int) -> tuple[str, RunOutcome, list[Event]]:
-        """The run's id, its outcome and its events: those stored in its log, as they were stored."""
-        run_id = str(uuid.uuid4())
-        with structlog.contextvars.bound_contextvars(run_id=run_id):
-            await self._store.create_run(run_id, owner, kind="chat")
-            async with _RecordingSink(self._store, run_id) as sink:
-                await sink.emit(
-                    RunStarted(message=message, max_iterations=max_iterations, model=self._model.name)
-                )
-                messages = [
-                    {"role": "system", "content": self._config.system_prompt},
-                    {"role": "user", "content": message},
-                ]
-                request = SandboxRequest(owner=owner, run_id=run_id)
-                # The run's execute_python calls share one interpreter; the sandbox ends with the run.
-                tools = self._config.tools.model_copy(update={"python_session": run_id})
-                async with LazySandbox(lambda: self._sandboxes.open(request)) as sandbox:
-                    outcome = await run_agent(
-                        messages,
-                        model=self._model,
-                        get_sandbox=sandbox,
-                        config=self._config.model_copy(update={"tools": tools}),
-                        max_iterations=max_iterations,
-                        sink=sink,
-                    )
-            await self._store.set_status(run_id, "failed" if outcome.error else "completed", outcome.error)
-            log.info(
-                "run_finished",
-                iterations=outcome.iterations,
-                error=outcome.error,
-                total_tokens=outcome.usage.total_tokens,
-            )
-            return run_id, outcome, sink.events

@@ -14,7 +14,7 @@ import pytest
 from runtime.engine.events import Event, ModelResponse, RunCompleted, TextChunk, ToolCall, Usage
 from runtime.engine.loop import LoopConfig, run_agent
 from runtime.engine.model_client import ModelConfig, OpenAIChatModel
-from runtime.engine.runner import LazySandbox, StoreSink
+from runtime.engine.runs import LazySandbox, StoreSink
 from runtime.store import Store
 from sandbox.base import Sandbox
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
