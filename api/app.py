@@ -1,21 +1,32 @@
-"""``create_app(settings)``: the one factory the CLI and the tests use.
+"""``create_app(settings)``, the one factory the CLI and the tests use, and the worker's wiring.
 
-Each resource (store, Docker client + sandbox image, model client) is owned by one cleanup
-context, opened in order at start-up and closed in reverse at shutdown.
+Start-up is one cleanup context, :func:`_lifespan`, in two visible steps: :func:`open_resources`
+opens what must be closed (the store, the Docker client and the sandbox image, the warm pool, the
+model clients), then :func:`start_services` builds every service from those resources, in
+dependency order, and stores each under its :mod:`api.web.keys` key. Both register their closing
+on one exit stack, so shutdown runs in exactly the reverse order.
+
+One context rather than one per resource: when start-up fails half-way, the exit stack closes
+what was opened before the error leaves it. aiohttp's ``run_app`` does not clean up the contexts
+that did start when a later one raises; the event loop's finalizer then closed them all at once,
+which ended the worker on an unrelated ``RuntimeError: athrow(): asynchronous generator is
+already running`` instead of the real error.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import docker
 import structlog
 from aiohttp import web
 
 from api.a2a.routes import setup_a2a_routes
-from api.capabilities.routes import capabilities_ctx, setup_capability_routes
-from api.mcp.server import mcp_ctx, setup_mcp_routes
+from api.capabilities.routes import setup_capability_routes
+from api.mcp.server import mcp_surface, setup_mcp_routes
 from api.rest.chat import setup_chat_routes
 from api.rest.conversations import setup_conversation_routes
 from api.rest.files import setup_file_routes
@@ -27,11 +38,14 @@ from api.rest.workspaces import setup_workspace_routes
 from api.settings import Settings
 from api.web.auth import auth_middleware
 from api.web.errors import error_middleware
-from api.web.idempotency import idempotency_ctx, idempotency_middleware, setup_idempotency
+from api.web.idempotency import idempotency_keys, idempotency_middleware, setup_idempotency
 from api.web.keys import (
+    CAPABILITIES,
+    CAPABILITY_RUNS,
     CHAT_RUNNER,
     CONVERSATIONS,
     DOCKER,
+    IDEMPOTENCY,
     LIBRARY,
     MODELS,
     OPENAPI,
@@ -48,6 +62,8 @@ from api.web.openapi import OpenAPIRegistry
 from api.web.rate_limits import rate_limit_middleware, setup_rate_limits
 from runtime.engine.chat import ChatRunner
 from runtime.engine.model_registry import ModelRegistry
+from runtime.features.capabilities import Capabilities
+from runtime.features.capability_runs import CapabilityRuns
 from runtime.features.library import Library
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
@@ -59,85 +75,100 @@ from sandbox.docker_engine.backend import DockerSandboxFactory
 from sandbox.docker_engine.image import ensure_image
 from sandbox.pool import WarmPool
 
-__all__ = ["create_app"]
+__all__ = ["Resources", "create_app", "open_resources", "start_services"]
 
 log = structlog.get_logger(__name__)
 
 
-async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with Store.open(app[SETTINGS].db_path) as store:
+@dataclass(frozen=True)
+class Resources:
+    """What the worker opens at start-up and must close at shutdown."""
+
+    store: Store
+    docker: docker.DockerClient
+    sandboxes: DockerSandboxFactory
+    pool: WarmPool
+    models: ModelRegistry
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Opened in this order, closed in reverse; a failure closes what was opened before it."""
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(Store.open(settings.db_path))
         interrupted = await store.fail_interrupted_runs(
             "interrupted: the worker stopped before the run finished"
         )
         if interrupted:
             log.warning("runs_interrupted", count=len(interrupted), run_ids=interrupted)
-        app[STORE] = store
-        app[WORKSPACES] = Workspaces(store, app[SETTINGS].data_dir / "workspaces")
-        app[LIBRARY] = Library(store)
-        yield
 
-
-async def _docker_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    client = await asyncio.to_thread(docker.from_env)
-    try:
+        client = await asyncio.to_thread(docker.from_env)
+        stack.push_async_callback(asyncio.to_thread, client.close)
         await ensure_image(client, settings.sandbox_image, settings.sandbox_base_image, log)
-        factory = DockerSandboxFactory(
+        sandboxes = DockerSandboxFactory(
             client, settings.sandbox_image, settings.sandbox_limits(), settings.worker_instance
         )
-        reaped = await factory.reap_orphans()
+        reaped = await sandboxes.reap_orphans()
+        stack.push_async_callback(sandboxes.reap_orphans)
         log.info(
             "sandbox_ready",
             image=settings.sandbox_image,
             instance=settings.worker_instance,
             orphans_removed=reaped,
         )
-        app[DOCKER] = client
-        app[SANDBOXES] = factory
-        yield
-        await factory.reap_orphans()
-    finally:
-        await asyncio.to_thread(client.close)
+
+        pool = await stack.enter_async_context(WarmPool(sandboxes, settings.sandbox_pool_size))
+
+        models = ModelRegistry(settings.registered_models(), settings.default_model)
+        stack.push_async_callback(models.aclose)
+
+        yield Resources(store=store, docker=client, sandboxes=sandboxes, pool=pool, models=models)
 
 
-async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with WarmPool(app[SANDBOXES], app[SETTINGS].sandbox_pool_size) as pool:
-        app[SANDBOX_POOL] = pool
-        yield
-
-
-async def _model_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    models = ModelRegistry(settings.registered_models(), settings.default_model)
+async def start_services(
+    app: web.Application, settings: Settings, resources: Resources, stack: AsyncExitStack
+) -> None:
+    """Builds every service from ``resources``, each after what it uses; ``stack`` gets their closing."""
+    store, models = resources.store, resources.models
+    app[STORE] = store
+    app[DOCKER] = resources.docker
+    app[SANDBOXES] = resources.sandboxes
+    app[SANDBOX_POOL] = resources.pool
     app[MODELS] = models
-    app[CHAT_RUNNER] = ChatRunner(app[STORE], models.get(None), app[SANDBOX_POOL], settings.loop_settings())
-    try:
-        yield
-    finally:
-        await models.aclose()
 
+    app[IDEMPOTENCY] = await stack.enter_async_context(idempotency_keys(store, settings.idempotency_ttl))
+    app[WORKSPACES] = workspaces = Workspaces(store, settings.workspace_settings())
+    await workspaces.start()
+    stack.push_async_callback(workspaces.aclose)  # after the sandboxes (closed before, in reverse)
+    app[LIBRARY] = library = Library(store)
+    app[CHAT_RUNNER] = ChatRunner(store, models.get(None), resources.pool, settings.loop_settings())
 
-async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    sandboxes = WorkspaceSandboxes(app[SANDBOXES], settings.workspace_idle_timeout)
-    conversations = Conversations(app[STORE])
-    manager = TaskManager(app[STORE], conversations, sandboxes, settings.task_limits())
-    app[CONVERSATIONS] = conversations
-    app[TASKS] = manager
-    app[TASK_STARTER] = TaskStarter(
-        app[WORKSPACES], conversations, app[LIBRARY], app[MODELS], manager, settings.loop_settings()
+    task_sandboxes = WorkspaceSandboxes(resources.sandboxes, settings.workspace_idle_timeout)
+    stack.push_async_callback(task_sandboxes.aclose)
+    app[CONVERSATIONS] = conversations = Conversations(store)
+    app[TASKS] = tasks = TaskManager(store, conversations, task_sandboxes, settings.task_limits())
+    app[TASK_STARTER] = starter = TaskStarter(
+        workspaces, conversations, library, models, tasks, settings.loop_settings()
     )
-    try:
+
+    app[CAPABILITIES] = capabilities = Capabilities(store, settings.global_capabilities())
+    app[CAPABILITY_RUNS] = CapabilityRuns(store, capabilities, starter)
+
+    await stack.enter_async_context(mcp_surface(app))  # reads the services stored above
+
+
+async def _lifespan(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with AsyncExitStack() as stack:
+        resources = await stack.enter_async_context(open_resources(settings))
+        await start_services(app, settings, resources, stack)
         yield
-    finally:
-        await sandboxes.aclose()
 
 
 async def _drain_tasks(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits for open requests: ending the tasks first lets their
     # SSE streams and long polls see the final event and close, instead of holding up the exit.
-    if TASKS in app:  # absent when start-up failed before the task manager existed
-        await app[TASKS].drain()
+    await app[TASKS].drain()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -167,17 +198,6 @@ def create_app(settings: Settings) -> web.Application:
     setup_capability_routes(app, registry)
     setup_mcp_routes(app, registry)
     setup_a2a_routes(app, registry)
-    app.cleanup_ctx.extend(
-        [
-            _store_ctx,
-            idempotency_ctx,
-            _docker_ctx,
-            _pool_ctx,
-            _model_ctx,
-            _tasks_ctx,
-            capabilities_ctx,
-            mcp_ctx,
-        ]
-    )
+    app.cleanup_ctx.append(_lifespan)
     app.on_shutdown.append(_drain_tasks)
     return app

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
@@ -25,18 +24,14 @@ from api.web.keys import (
     CAPABILITY_RUNS,
     IDEMPOTENCY,
     MODELS,
-    SETTINGS,
-    STORE,
-    TASK_STARTER,
     USER,
 )
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.features.capabilities import Capabilities, Capability, CapabilitySpec
-from runtime.features.capability_runs import CapabilityRuns
+from runtime.features.capabilities import Capability, CapabilitySpec
 from runtime.features.idempotency import INTERRUPTED, StoredResponse, check_key, fingerprint
 from runtime.workspaces.records import DEFAULT_WORKSPACE
 
-__all__ = ["PREFIX", "capabilities_ctx", "setup_capability_routes"]
+__all__ = ["PREFIX", "setup_capability_routes"]
 
 PREFIX = "/api/v1/capabilities"
 INVOKE_SCOPE = "capability_invoke"  # body idempotency keys, apart from the Idempotency-Key header's
@@ -199,14 +194,6 @@ async def _invoke(request: web.Request, body: InvokeRequest) -> web.Response:
         created_at=started.record.created_at,
     )
     return _envelope(invoked, status=202)
-
-
-async def capabilities_ctx(app: web.Application) -> AsyncIterator[None]:
-    """After the task starter exists: the catalogue and the capability runner."""
-    capabilities = Capabilities(app[STORE], app[SETTINGS].global_capabilities())
-    app[CAPABILITIES] = capabilities
-    app[CAPABILITY_RUNS] = CapabilityRuns(app[STORE], capabilities, app[TASK_STARTER])
-    yield
 
 
 def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> None:

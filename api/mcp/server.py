@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -57,7 +58,7 @@ from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.errors import UnavailableError
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
-__all__ = ["MCP_PATH", "MESSAGES_PATH", "SSE_PATH", "mcp_ctx", "setup_mcp_routes"]
+__all__ = ["MCP_PATH", "MESSAGES_PATH", "SSE_PATH", "mcp_surface", "setup_mcp_routes"]
 
 MCP_PATH = "/mcp"
 SSE_PATH = "/mcp/sse"
@@ -233,8 +234,9 @@ class McpSurface:
 _SURFACE = web.AppKey("mcp_surface", McpSurface)
 
 
-async def mcp_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The MCP server and its session sandboxes; after the task manager's and the capabilities' contexts."""
+@asynccontextmanager
+async def mcp_surface(app: web.Application) -> AsyncIterator[None]:
+    """The MCP server and its session sandboxes, built from the services already under the app's keys."""
     settings = app[SETTINGS]
     sandboxes = WorkspaceSandboxes(
         app[SANDBOXES],
@@ -325,7 +327,7 @@ _ROUTES: list[tuple[str, str, str, dict[str, Any], Handler]] = [
 
 
 def setup_mcp_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
-    """The routes; :func:`mcp_ctx` goes in ``cleanup_ctx`` after the contexts it takes its parts from."""
+    """The routes; :func:`mcp_surface` serves them once the services it takes its parts from exist."""
     register_envelope(app, MCP_PATH, http_error_body)
     app.on_shutdown.append(_stop)
     for method, path, summary, responses, handler in _ROUTES:

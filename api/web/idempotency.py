@@ -21,17 +21,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.web.keys import IDEMPOTENCY, SETTINGS, STORE, USER
+from api.web.keys import IDEMPOTENCY, USER
 from runtime.errors import InputError
 from runtime.features.idempotency import INTERRUPTED, IdempotencyStore, StoredResponse, check_key, fingerprint
+from runtime.store import Store
 
-__all__ = ["REPLAYED_HEADER", "idempotency_ctx", "idempotency_middleware", "setup_idempotency"]
+__all__ = ["REPLAYED_HEADER", "idempotency_keys", "idempotency_middleware", "setup_idempotency"]
 
 log = structlog.get_logger(__name__)
 
@@ -53,21 +55,20 @@ _CLAIM = web.RequestKey("idempotency_claim", _Claim)
 
 
 def setup_idempotency(app: web.Application) -> None:
-    """Before start-up; :func:`idempotency_ctx` goes in ``cleanup_ctx`` after the store's."""
+    """Before start-up; the key store itself is opened with :func:`idempotency_keys`."""
     app.on_response_prepare.append(_mark_streamed)
 
 
-async def idempotency_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Owns the key store: keys left in flight closed at start-up, expired ones purged periodically."""
-    ttl = app[SETTINGS].idempotency_ttl
-    keys = IdempotencyStore(app[STORE], ttl)
+@asynccontextmanager
+async def idempotency_keys(store: Store, ttl: float) -> AsyncIterator[IdempotencyStore]:
+    """The key store: keys left in flight closed at start-up, expired ones purged periodically."""
+    keys = IdempotencyStore(store, ttl)
     interrupted = await keys.interrupt_in_flight()
     if interrupted:
         log.warning("idempotency_keys_interrupted", count=interrupted)
-    app[IDEMPOTENCY] = keys
     purger = asyncio.create_task(_purge(keys, min(ttl, _PURGE_INTERVAL)))
     try:
-        yield
+        yield keys
     finally:
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):

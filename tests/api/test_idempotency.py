@@ -13,10 +13,9 @@ from aiohttp import ClientTimeout, web
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
-from api.settings import Settings
 from api.web.errors import error_middleware
-from api.web.idempotency import REPLAYED_HEADER, idempotency_ctx, idempotency_middleware, setup_idempotency
-from api.web.keys import SETTINGS, STORE, TASKS, USER
+from api.web.idempotency import REPLAYED_HEADER, idempotency_keys, idempotency_middleware, setup_idempotency
+from api.web.keys import IDEMPOTENCY, STORE, TASKS, USER
 from runtime.store import Store
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker
 from tests.api.test_tasks import follow
@@ -287,15 +286,14 @@ async def bare(
         finally:
             ended[request.path].set()
 
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with Store.open(tmp_path / "db.sqlite3") as store:
-            app[STORE] = store
+    async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with Store.open(tmp_path / "db.sqlite3") as store, idempotency_keys(store, ttl=60) as keys:
+            app[IDEMPOTENCY] = keys
             yield
 
     app = web.Application(middlewares=[error_middleware, as_alice, idempotency_middleware, counted])
-    app[SETTINGS] = Settings(idempotency_ttl=60)
     setup_idempotency(app)
-    app.cleanup_ctx.extend([store_ctx, idempotency_ctx])
+    app.cleanup_ctx.append(keys_ctx)
     for path in ("/stream", "/broken", "/endless"):
         app.router.add_post(path, stream)
     app.router.add_post("/slow", slow)
