@@ -5,9 +5,9 @@ and a ``contextId`` is a conversation (:mod:`runtime.features.context_aliases`).
 (:mod:`api.a2a.wire` has the shapes):
 
 ==============  =========================================================================
-seed 000        ``tasks/send``, ``tasks/sendSubscribe`` (``{"id"}`` follows a task instead)
+flat            ``tasks/send``, ``tasks/sendSubscribe`` (``{"id"}`` follows a task instead)
 A2A 0.3         ``message/send``, ``message/stream``, ``tasks/resubscribe``
-both            ``tasks/get``, ``tasks/cancel``: the seed's flat shape for a task that seed
+both            ``tasks/get``, ``tasks/cancel``: the flat shape for a task that the flat
                 ``tasks/send`` started (unless an ``A2A-Version`` header asks), else 0.3's
 A2A 1.0         ``SendMessage``, ``SendStreamingMessage``, ``GetTask``, ``CancelTask``,
                 ``SubscribeToTask``, ``ListTasks``
@@ -16,7 +16,7 @@ A2A 1.0         ``SendMessage``, ``SendStreamingMessage``, ``GetTask``, ``Cancel
 A stream starts with the task as it stands, then sends every change until the task ends; a client
 that reconnects gets that snapshot again (or, with ``Last-Event-ID``, exactly the events after the
 last one it saw), so it misses nothing. Sends wait for the task to end unless the caller says not
-to (0.3 ``blocking: false``, 1.0 ``returnImmediately``); seed 000's ``tasks/send`` never waits.
+to (0.3 ``blocking: false``, 1.0 ``returnImmediately``); the flat ``tasks/send`` never waits.
 """
 
 from __future__ import annotations
@@ -43,17 +43,15 @@ from api.web.errors import register_envelope
 from api.web.jsonrpc import INVALID_PARAMS, Call, Method, RpcError, Stream, StreamItem, http_error_body, serve
 from api.web.keys import CAPABILITY_RUNS, CONVERSATIONS, STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.engine.events import FINAL_EVENT_TYPES
 from runtime.errors import NotFoundError
 from runtime.features.context_aliases import ContextAliases
 from runtime.store import RunRecord, StoredEvent
+from runtime.tasks.follow import Heartbeat, find_task, follow
 
 __all__ = ["setup_a2a_routes"]
 
 VERSION_HEADER = "A2A-Version"
 SUPPORTED_VERSIONS = ("0.3", "1.0")
-PAGE = 1000
-HEARTBEAT = 15.0
 
 
 def _aliases(request: web.Request) -> ContextAliases:
@@ -68,12 +66,9 @@ def _check_version(request: web.Request) -> None:
 
 async def _task(request: web.Request, task_id: str) -> RunRecord:
     try:
-        record = await request.app[STORE].get_run(task_id, request[USER])
+        return await find_task(request.app[STORE], request[USER], task_id)
     except NotFoundError:
         raise RpcError(TASK_NOT_FOUND, f"task {task_id} not found") from None
-    if record.kind != "task":  # a /chat run
-        raise RpcError(TASK_NOT_FOUND, f"task {task_id} not found")
-    return record
 
 
 async def _view(request: web.Request, record: RunRecord, upto: int | None = None) -> TaskView:
@@ -92,20 +87,10 @@ async def _view(request: web.Request, record: RunRecord, upto: int | None = None
 
 async def _follow(request: web.Request, view: TaskView) -> AsyncGenerator[StoredEvent | None, None]:
     """The events after ``view`` until the task ends (the caller applies each); None: a keep-alive."""
-    tasks = request.app[TASKS]
-    while not view.ended:
-        active = tasks.is_active(view.id)
-        events = await tasks.events(view.id, view.next_offset, PAGE, HEARTBEAT if active else 0)
-        if not events:
-            if not active:
-                return  # ended with its final event already applied (or a log without one)
-            yield None
-        for stored in events:
-            if stored.event.type in FINAL_EVENT_TYPES:
-                await tasks.wait_finished(view.id)
-                yield stored
-                return
-            yield stored
+    if view.ended:
+        return  # its final event is in the view already
+    async for item in follow(request.app[TASKS], view.id, view.next_offset):
+        yield None if isinstance(item, Heartbeat) else item
 
 
 async def _updates(
@@ -145,7 +130,7 @@ def _last_event_id(request: web.Request) -> int | None:
 
 async def _start(request: web.Request, params: SendParams, dialect: Dialect) -> RunRecord:
     message = params.message
-    if dialect != "seed" and message is None:
+    if dialect != "flat" and message is None:
         raise RpcError(INVALID_PARAMS, "params.message is required")
     if message is not None and message.task_id:
         raise RpcError(
@@ -154,13 +139,13 @@ async def _start(request: web.Request, params: SendParams, dialect: Dialect) -> 
             "continue the conversation in a new task",
         )
     user = request[USER]
-    context_id = params.context_id if dialect == "seed" else message.context_id if message else None
+    context_id = params.context_id if dialect == "flat" else message.context_id if message else None
     conversation_id = await _aliases(request).conversation_for(user, context_id)
     started = await request.app[CAPABILITY_RUNS].start(
         user,
         params.capability(),
         message.text() if message else None,
-        surface="a2a-seed" if dialect == "seed" else "a2a",
+        surface="a2a-flat" if dialect == "flat" else "a2a",
         conversation_id=conversation_id,
     )
     return started.record
@@ -171,7 +156,7 @@ async def send(request: web.Request, call: Call, dialect: Dialect) -> dict[str, 
     params = parse_params(SendParams, call.params)
     record = await _start(request, params, dialect)
     view = await _view(request, record)
-    if dialect != "seed" and params.blocks() and not call.notification:  # nobody waits for a notification
+    if dialect != "flat" and params.blocks() and not call.notification:  # nobody waits for a notification
         async for stored in _follow(request, view):
             if stored is not None:
                 view.apply(stored)
@@ -181,8 +166,8 @@ async def send(request: web.Request, call: Call, dialect: Dialect) -> dict[str, 
 async def stream(request: web.Request, call: Call, dialect: Dialect) -> Stream:
     _check_version(request)
     params = parse_params(SendParams, call.params)
-    if dialect == "seed" and params.id is not None:  # seed 000 follows an existing task this way
-        return await subscribe(request, call, "seed")
+    if dialect == "flat" and params.id is not None:  # the flat dialect follows an existing task this way
+        return await subscribe(request, call, "flat")
     record = await _start(request, params, dialect)
     return Stream(_updates(request, record, dialect, None))
 
@@ -195,11 +180,11 @@ async def subscribe(request: web.Request, call: Call, dialect: Dialect) -> Strea
 
 
 async def _legacy_dialect(request: web.Request, record: RunRecord) -> Dialect:
-    """``tasks/get`` / ``tasks/cancel``: seed 000's shape for the tasks its ``tasks/send`` started."""
+    """``tasks/get`` / ``tasks/cancel``: the flat shape for the tasks the flat ``tasks/send`` started."""
     if VERSION_HEADER in request.headers:
         return "0.3"
     origin = await request.app[CAPABILITY_RUNS].origin(record.id)
-    return "seed" if origin is not None and origin.surface == "a2a-seed" else "0.3"
+    return "flat" if origin is not None and origin.surface == "a2a-flat" else "0.3"
 
 
 async def get(request: web.Request, call: Call, dialect: Dialect | None) -> dict[str, Any]:
@@ -257,10 +242,10 @@ async def list_tasks(request: web.Request, call: Call) -> dict[str, Any]:
 
 
 METHODS: dict[str, Method] = {
-    # seed 000
-    "tasks/send": Method(partial(send, dialect="seed")),
-    "tasks/sendSubscribe": Method(partial(stream, dialect="seed"), streams=True),
-    # seed 000 and A2A 0.3
+    # the flat dialect
+    "tasks/send": Method(partial(send, dialect="flat")),
+    "tasks/sendSubscribe": Method(partial(stream, dialect="flat"), streams=True),
+    # the flat dialect and A2A 0.3
     "tasks/get": Method(partial(get, dialect=None)),
     "tasks/cancel": Method(partial(cancel, dialect=None)),
     # A2A 0.3

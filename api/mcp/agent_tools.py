@@ -14,6 +14,7 @@ from runtime.engine.run_modes import RunModeName
 from runtime.errors import InputError
 from runtime.features.capabilities import Capabilities
 from runtime.store import Store
+from runtime.tasks.follow import find_task
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.outcomes import TaskOutcome, wait_for_outcome
 from runtime.tasks.requests import TaskRequest, TaskStarter
@@ -156,7 +157,7 @@ class AgentTools:
         return await self._follow(caller.owner, args.task_id, args.wait_seconds)
 
     async def cancel(self, caller: Caller, args: TaskArgs) -> AgentRun:
-        await wait_for_outcome(self._tasks, self._store, caller.owner, args.task_id, 0)  # 404 unless theirs
+        await find_task(self._store, caller.owner, args.task_id)
         await self._tasks.cancel(args.task_id)
         return await self._follow(caller.owner, args.task_id, 0)
 

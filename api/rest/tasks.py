@@ -1,7 +1,7 @@
 """Following a task: offset polling (with long-poll), SSE, cancel.
 
-A poll answers seed 003's shape: ``{"success": true, "data": {"status", "events", "next_offset"}}``
-with each event as ``{"offset", "type", "data", "timestamp"}``. Seed clients loop while
+A poll answers in the task API's envelope: ``{"success": true, "data": {"status", "events", "next_offset"}}``
+with each event as ``{"offset", "type", "data", "timestamp"}``. Clients loop while
 ``status == "running"``, so while a page does not reach the end of the log the answer says
 ``running`` (with ``has_more: true``) even if the task has ended: no client stops before it has
 read every event.
@@ -18,15 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.web.http import json_model, parse_query
 from api.web.keys import STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.engine.events import FINAL_EVENT_TYPES
-from runtime.errors import InputError, NotFoundError
+from runtime.errors import InputError
 from runtime.store import RunRecord, StoredEvent
+from runtime.tasks.follow import PAGE_SIZE, Heartbeat, find_task, follow, read_page
 
 __all__ = ["setup_task_routes"]
 
-PAGE_SIZE = 1000
 MAX_WAIT = 30.0
-SSE_HEARTBEAT = 15.0
 
 
 class PollQuery(BaseModel):
@@ -74,27 +72,21 @@ def _event_out(stored: StoredEvent) -> EventOut:
 
 
 async def _task(request: web.Request) -> RunRecord:
-    record = await request.app[STORE].get_run(request.match_info["task_id"], request[USER])
-    if record.kind != "task":
-        raise NotFoundError(f"task {record.id} not found")
-    return record
+    return await find_task(request.app[STORE], request[USER], request.match_info["task_id"])
 
 
 async def poll_task(request: web.Request) -> web.Response:
     query = parse_query(request, PollQuery)
     record = await _task(request)
-    events = await request.app[TASKS].events(record.id, query.from_, query.limit + 1, query.wait)
-    has_more = len(events) > query.limit
-    events = events[: query.limit]
+    page = await read_page(request.app[TASKS], record.id, query.from_, limit=query.limit, wait=query.wait)
     record = await request.app[STORE].get_run(record.id)  # the status after the wait
-    next_offset = events[-1].offset + 1 if events else query.from_
-    status = "running" if has_more and record.status not in ("pending", "running") else record.status
+    status = "running" if page.has_more and record.status not in ("pending", "running") else record.status
     state = TaskState(
         task_id=record.id,
         status=status,
-        events=[_event_out(e) for e in events],
-        next_offset=next_offset,
-        has_more=has_more,
+        events=[_event_out(e) for e in page.events],
+        next_offset=page.next_offset,
+        has_more=page.has_more,
         conversation_id=record.conversation_id,
         workspace_id=record.workspace_id,
         created_at=record.created_at,
@@ -121,25 +113,17 @@ async def stream_task(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, PollQuery)
     record = await _task(request)
     offset = _sse_start(request, query)
-    tasks = request.app[TASKS]
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    while True:
-        active = tasks.is_active(record.id)
-        events = await tasks.events(record.id, offset, PAGE_SIZE, SSE_HEARTBEAT if active else 0)
-        for stored in events:
-            out = _event_out(stored)
-            frame = f"id: {out.offset}\nevent: {out.type}\ndata: {json.dumps(out.model_dump())}\n\n"
-            await response.write(frame.encode())
-            offset = stored.offset + 1
-        if events and events[-1].event.type in FINAL_EVENT_TYPES:
-            break
-        if not events:
-            if not active:
-                break  # ended and fully sent (an interrupted task ends with a final event too)
+    async for item in follow(request.app[TASKS], record.id, offset):
+        if isinstance(item, Heartbeat):
             await response.write(b": keep-alive\n\n")
+            continue
+        out = _event_out(item)
+        frame = f"id: {out.offset}\nevent: {out.type}\ndata: {json.dumps(out.model_dump())}\n\n"
+        await response.write(frame.encode())
     await response.write_eof()
     return response
 

@@ -1,23 +1,19 @@
 """A task's outcome, waited for up to a bound: for surfaces that answer in one reply (MCP).
 
-It is read from the task's event log, the one polling and SSE read: the final event carries the
-answer (or the error), and while the task runs the wait is a long poll on that log.
+It is read from the task's event log with :func:`runtime.tasks.follow.follow`, as polling and SSE
+read it: the final event carries the answer (or the error).
 """
 
 from __future__ import annotations
 
-import time
-
 from pydantic import BaseModel, Field
 
 from runtime.engine.events import RunCanceled, RunCompleted, RunFailed
-from runtime.errors import NotFoundError
-from runtime.store import RunStatus, Store
+from runtime.store import RunStatus, Store, StoredEvent
+from runtime.tasks.follow import find_task, follow
 from runtime.tasks.manager import TaskManager
 
 __all__ = ["TaskOutcome", "wait_for_outcome"]
-
-_PAGE = 1000
 
 _FINAL_STATUS: dict[str, RunStatus] = {
     "run_completed": "completed",
@@ -42,23 +38,11 @@ async def wait_for_outcome(
 
     Another user's task (or a ``/chat`` run) is a :class:`NotFoundError`.
     """
-    record = await store.get_run(task_id, owner)
-    if record.kind != "task":
-        raise NotFoundError(f"task {task_id} not found")
-    deadline = time.monotonic() + wait
-    offset = 0
+    record = await find_task(store, owner, task_id)
     final: RunCompleted | RunFailed | RunCanceled | None = None
-    while final is None:
-        remaining = deadline - time.monotonic()
-        events = await tasks.events(task_id, offset, _PAGE, max(0.0, remaining))
-        if not events:
-            if remaining <= 0 or not tasks.is_active(task_id):
-                break  # read to the end, and nothing more came within the wait
-            continue  # woken for an event already read: wait again
-        offset = events[-1].offset + 1
-        for stored in events:
-            if isinstance(stored.event, RunCompleted | RunFailed | RunCanceled):
-                final = stored.event
+    async for item in follow(tasks, task_id, within=wait):
+        if isinstance(item, StoredEvent) and isinstance(item.event, RunCompleted | RunFailed | RunCanceled):
+            final = item.event
     if final is None:
         record = await store.get_run(task_id, owner)  # it may have gone from pending to running
         return TaskOutcome(
@@ -69,7 +53,6 @@ async def wait_for_outcome(
             error=None,
             iterations=None,
         )
-    await tasks.wait_finished(task_id)  # the user's next message must not meet the old task's slot
     answer: str | None
     error: str | None
     match final:
