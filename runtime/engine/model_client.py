@@ -119,7 +119,8 @@ class OpenAIChatModel:
                     continue
                 if not (e.status_code == 429 or e.status_code >= 500) or attempt >= self._config.max_retries:
                     raise ModelError(_describe(e)) from e
-                delay = _retry_after(e.response) or self._backoff(attempt)
+                asked = _retry_after(e.response)  # "Retry-After: 0" means now, not "use the backoff"
+                delay = asked if asked is not None else self._backoff(attempt)
             except openai.APIConnectionError as e:  # includes timeouts
                 if attempt >= self._config.max_retries:
                     raise ModelError(f"model server unreachable after {attempt + 1} attempts: {e}") from e
