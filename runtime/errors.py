@@ -13,6 +13,7 @@ failure of ours or of the caller, and is mapped to HTTP in one place (``api.web.
     ├── UnavailableError      503  the worker cannot take work now (starting, draining)
     └── RunError                   ends a run; recorded as the run's ``error``
         ├── ModelError             the model server failed or stayed unreachable
+        ├── SandboxFailedError     the sandbox could not start, or could not run or kill a command
         └── IterationLimitError    max_iterations passed without a final answer
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "RunError",
+    "SandboxFailedError",
     "UnavailableError",
     "UnprocessableError",
 ]
@@ -66,6 +68,10 @@ class RunError(AgentWorkerError):
 
 class ModelError(RunError):
     """The model server failed, rejected the request, or stayed unreachable after retries."""
+
+
+class SandboxFailedError(RunError):
+    """The sandbox failed (not the command in it): it could not start, or its executor is gone."""
 
 
 class IterationLimitError(RunError):

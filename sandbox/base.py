@@ -14,6 +14,7 @@ from typing import Protocol, TypeAlias
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "MAX_SOURCE_BYTES",
     "ExecResult",
     "OnOutput",
     "Sandbox",
@@ -21,13 +22,36 @@ __all__ = [
     "SandboxLimits",
     "SandboxRequest",
     "StreamOutput",
+    "validate_source",
 ]
+
+MAX_SOURCE_BYTES = 100_000  # one argv string; the kernel refuses more than 128 KiB (MAX_ARG_STRLEN)
 
 OnOutput: TypeAlias = Callable[[str, bytes], Awaitable[None]]
 """Called with each chunk of a command's output as it arrives: the stream name ("stdout" or
 "stderr") and the raw bytes, uncapped and in order. It is awaited before the next chunk is read, so
 a slow one slows the command down rather than piling output up; if it raises, the command is
 killed and the exception propagates from the call."""
+
+
+def validate_source(source: str, what: str) -> None:
+    """Refuse what cannot travel as one argv string, with a message meant for the model.
+
+    The contract of :meth:`Sandbox.run_bash` and :meth:`Sandbox.run_python`: they raise this
+    ``ValueError`` for such a source. Callers that take sources from a model check them here first,
+    so the model hears why instead of the run failing.
+    """
+    if "\x00" in source:
+        raise ValueError(f"{what} contains a NUL byte, which cannot be passed to a process")
+    try:
+        size = len(source.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{what} is not valid Unicode text ({e.reason})") from e
+    if size > MAX_SOURCE_BYTES:
+        raise ValueError(
+            f"{what} is {size} bytes; at most {MAX_SOURCE_BYTES} are allowed. "
+            "Write long programs to a file in /workspace in several smaller steps and run the file."
+        )
 
 
 class StreamOutput(BaseModel):

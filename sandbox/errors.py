@@ -1,8 +1,9 @@
 """Errors the sandbox backend raises: failures of ours or of the engine, never of a command.
 
 A command that fails, times out or runs out of memory is an :class:`~sandbox.base.ExecResult`;
-a command the backend refuses to send (too long, a NUL byte) is a ``ValueError`` the runtime
-turns into a tool error for the model. Everything else is one of these::
+a command the backend refuses to send (too long, a NUL byte) is a ``ValueError`` from
+:func:`~sandbox.base.validate_source`, which callers run first on what a model sent, so the model
+hears why. Everything else is one of these::
 
     SandboxError           (itself) a sandbox container could not be removed
     ├── SandboxImageError  the sandbox image is missing and could not be built

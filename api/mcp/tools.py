@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from api.web.http import describe_validation_error
 from runtime.engine.tools import ToolOutcome, render_for_model
 from runtime.errors import AgentWorkerError
-from sandbox.errors import SandboxError
 
 __all__ = ["Caller", "McpTools", "Tool", "ToolArgs"]
 
@@ -79,11 +78,8 @@ class McpTools:
             return _error(f"invalid arguments for {name}: {describe_validation_error(e)}")
         try:
             result = await tool.run(caller, args)
-        except AgentWorkerError as e:
+        except AgentWorkerError as e:  # a sandbox that failed included: runtime says so in its terms
             return _error(str(e))
-        except SandboxError as e:
-            log.warning("mcp_sandbox_failed", tool=name, error=str(e))
-            return _error(f"the sandbox failed: {e}")
         except Exception:
             log.exception("mcp_tool_failed", tool=name)
             return _error("internal error; see the worker log")

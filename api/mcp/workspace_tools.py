@@ -12,45 +12,31 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from api.mcp.tools import Caller, Tool, ToolArgs
-from runtime.engine.tools import MAX_SOURCE_BYTES, ToolConfig, ToolOutcome
+from runtime.engine import tools as agent_tools
+from runtime.engine.runs import LazySandbox
+from runtime.engine.tools import ToolConfig, ToolOutcome, run_tool
 from runtime.errors import InputError, PayloadTooLargeError
 from runtime.workspaces.files import FileTree, WorkspaceFiles
 from runtime.workspaces.records import DEFAULT_WORKSPACE, Workspaces
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
-from sandbox.base import Sandbox
-from sandbox.docker_engine.execution import validate_source
 
 __all__ = ["WorkspaceTools"]
 
 
-class BashArgs(ToolArgs):
-    command: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="The bash command to run.")
-    timeout: float | None = Field(None, gt=0, description="Seconds before the command is killed.")
-
-    @field_validator("command")
-    @classmethod
-    def _sendable(cls, value: str) -> str:
-        validate_source(value, "the command")
-        return value
+# The agent's own argument models (one validation for both surfaces); ToolArgs comes last so its
+# config wins: a misspelt argument is an error here, where the agent loop ignores it.
+class BashArgs(agent_tools.BashArgs, ToolArgs):
+    pass
 
 
-class PythonArgs(ToolArgs):
-    code: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="The Python 3 source to run.")
-    timeout: float | None = Field(None, gt=0, description="Seconds before the program is killed.")
-
-    @field_validator("code")
-    @classmethod
-    def _sendable(cls, value: str) -> str:
-        validate_source(value, "the code")
-        return value
+class PythonArgs(agent_tools.PythonArgs, ToolArgs):
+    pass
 
 
 class ListFilesArgs(ToolArgs):
@@ -114,8 +100,8 @@ class WorkspaceTools:
         )
         limit = f"{self._file_bytes} bytes"
         return [
-            Tool("run_bash", f"Run a bash command {sandbox}", BashArgs, ToolOutcome, self.run_bash),
-            Tool("run_python", f"Run Python 3 code {sandbox}", PythonArgs, ToolOutcome, self.run_python),
+            Tool("run_bash", f"Run a bash command {sandbox}", BashArgs, ToolOutcome, self.run_command),
+            Tool("run_python", f"Run Python 3 code {sandbox}", PythonArgs, ToolOutcome, self.run_command),
             Tool(
                 "list_files",
                 "List the workspace's files, recursively: path (relative to the workspace root), type, "
@@ -148,33 +134,20 @@ class WorkspaceTools:
         """The MCP session ended: its sandbox goes now (or when a command still running in it ends)."""
         self._sandboxes.end(owner, session)
 
-    async def run_bash(self, caller: Caller, args: BashArgs) -> ToolOutcome:
-        timeout = self._timeout(args.timeout)
-        async with self._sandbox(caller) as sandbox:
-            return ToolOutcome.from_exec(await sandbox.run_bash(args.command, timeout), timeout)
-
-    async def run_python(self, caller: Caller, args: PythonArgs) -> ToolOutcome:
-        timeout = self._timeout(args.timeout)
-        async with self._sandbox(caller) as sandbox:
-            return ToolOutcome.from_exec(await sandbox.run_python(args.code, timeout), timeout)
-
-    def _timeout(self, asked: float | None) -> float:
-        return min(asked or self._commands.default_timeout, self._commands.max_timeout)
-
-    @asynccontextmanager
-    async def _sandbox(self, caller: Caller) -> AsyncIterator[Sandbox]:
+    async def run_command(self, caller: Caller, args: BashArgs | PythonArgs) -> ToolOutcome:
+        """run_bash and run_python: the agent's own tool path, in the session's sandbox."""
         files_dir = await self._files_dir(caller.owner)
         name = caller.session or f"call-{uuid.uuid4().hex}"
         try:
-            async with self._sandboxes.lease(caller.owner, name, files_dir) as sandbox:
-                yield sandbox
+            async with LazySandbox(lambda: self._sandboxes.lease(caller.owner, name, files_dir)) as sandbox:
+                return await run_tool(args, sandbox, self._commands)
         finally:
             if caller.session is None:
                 self._sandboxes.end(caller.owner, name)
 
     async def _files_dir(self, owner: str) -> Path:
         await self._workspaces.get(owner, DEFAULT_WORKSPACE)
-        return self._workspaces.files_dir(owner, DEFAULT_WORKSPACE)
+        return await self._workspaces.files_dir(owner, DEFAULT_WORKSPACE)
 
     async def _files(self, owner: str) -> WorkspaceFiles:
         return WorkspaceFiles(await self._files_dir(owner))

@@ -1,8 +1,14 @@
 """The tools the model may call, their JSON schemas, and how a call becomes a result.
 
+One path for every surface: the agent loop parses the model's call with
+:func:`execute_tool_call`, the MCP tools validate :class:`BashArgs` / :class:`PythonArgs`
+themselves, and both run the call with :func:`run_tool` (the same timeout clamp, the same
+sandbox calls).
+
 Anything wrong with a call that the *model* caused (arguments that are not JSON, a missing field,
-an unknown tool) becomes a :class:`ToolOutcome` with ``error`` set, sent back to the model; the
-run goes on. Failures of the sandbox itself propagate as exceptions and end the run.
+an unknown tool, a command the sandbox could not be handed) becomes a :class:`ToolOutcome` with
+``error`` set, sent back to the model; the run goes on. Failures of the sandbox itself become a
+:class:`~runtime.errors.SandboxFailedError`, which ends the run.
 """
 
 from __future__ import annotations
@@ -11,24 +17,31 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sandbox.base import ExecResult, OnOutput, Sandbox
+from runtime.errors import SandboxFailedError
+from sandbox.base import MAX_SOURCE_BYTES, ExecResult, OnOutput, Sandbox, validate_source
+from sandbox.errors import SandboxError
 
 __all__ = [
     "ALL_TOOLS",
     "TOOL_SCHEMAS",
+    "BashArgs",
+    "PythonArgs",
     "SandboxProvider",
+    "ToolArgs",
     "ToolConfig",
     "ToolName",
     "ToolOutcome",
     "execute_tool_call",
     "history_arguments",
     "render_for_model",
+    "run_tool",
     "tool_schemas",
 ]
 
-MAX_SOURCE_BYTES = 100_000  # one argv string; the kernel refuses more than 128 KiB
+log = structlog.get_logger(__name__)
 
 
 ToolName = Literal["execute_bash", "execute_python"]
@@ -52,17 +65,45 @@ class ToolConfig(BaseModel):
         32_000, ge=256, description="Per-stream head+tail cap; its head part is streamed as tool_output."
     )
 
+    def timeout_for(self, asked: float | None) -> float:
+        """The seconds a call may run: what it asked for (else the default), at most the maximum."""
+        return min(asked or self.default_timeout, self.max_timeout)
 
-class _BashArgs(BaseModel):
+
+# Every value the model controls is checked here, against what the sandbox accepts, so that a
+# command it could not be handed is a tool error the model sees rather than the end of the run.
+# Extra arguments are ignored: models add some (the MCP surface forbids them in its subclasses).
+
+
+class BashArgs(BaseModel):
+    """The arguments of a bash call."""
+
     model_config = ConfigDict(extra="ignore")
-    command: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES)
-    timeout: float | None = Field(None, gt=0)
+    command: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="The bash command to run.")
+    timeout: float | None = Field(None, gt=0, description="Seconds before the command is killed.")
+
+    @field_validator("command")
+    @classmethod
+    def _sendable(cls, value: str) -> str:
+        validate_source(value, "the command")
+        return value
 
 
-class _PythonArgs(BaseModel):
+class PythonArgs(BaseModel):
+    """The arguments of a Python call."""
+
     model_config = ConfigDict(extra="ignore")
-    code: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES)
-    timeout: float | None = Field(None, gt=0)
+    code: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="The Python 3 source to run.")
+    timeout: float | None = Field(None, gt=0, description="Seconds before the program is killed.")
+
+    @field_validator("code")
+    @classmethod
+    def _sendable(cls, value: str) -> str:
+        validate_source(value, "the code")
+        return value
+
+
+ToolArgs = BashArgs | PythonArgs
 
 
 def _schema(name: str, description: str, field: str, field_description: str) -> dict[str, Any]:
@@ -141,9 +182,9 @@ class ToolOutcome(BaseModel):
         )
 
 
-_TOOLS: dict[str, type[_BashArgs] | type[_PythonArgs]] = {
-    "execute_bash": _BashArgs,
-    "execute_python": _PythonArgs,
+_TOOLS: dict[str, type[BashArgs] | type[PythonArgs]] = {
+    "execute_bash": BashArgs,
+    "execute_python": PythonArgs,
 }
 
 
@@ -180,13 +221,32 @@ async def execute_tool_call(
         problems = "; ".join(
             f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}" for err in e.errors()
         )
-        return ToolOutcome.rejected(f"Invalid arguments for {name}: {problems}.")
-    timeout = min(args.timeout or config.default_timeout, config.max_timeout)
-    sandbox = await get_sandbox()
-    if isinstance(args, _BashArgs):
-        result = await sandbox.run_bash(args.command, timeout, on_output)
-    else:
-        result = await sandbox.run_python(args.code, timeout, on_output, config.python_session)
+        # No full stop added: a refusal's own message may end with one (and go on to say what to do).
+        return ToolOutcome.rejected(f"Invalid arguments for {name}: {problems}")
+    return await run_tool(args, get_sandbox, config, on_output)
+
+
+async def run_tool(
+    args: ToolArgs,
+    get_sandbox: SandboxProvider,
+    config: ToolConfig,
+    on_output: OnOutput | None = None,
+) -> ToolOutcome:
+    """Run a validated call in the sandbox ``get_sandbox`` opens; a command's failure is a result.
+
+    A failure of the sandbox (it could not start, or could not run or kill the command) is a
+    :class:`SandboxFailedError`: the caller's surfaces know runtime errors, not the backend's.
+    """
+    timeout = config.timeout_for(args.timeout)
+    try:
+        sandbox = await get_sandbox()
+        if isinstance(args, BashArgs):
+            result = await sandbox.run_bash(args.command, timeout, on_output)
+        else:
+            result = await sandbox.run_python(args.code, timeout, on_output, config.python_session)
+    except SandboxError as e:
+        log.warning("sandbox_failed", error=str(e), error_type=type(e).__name__)
+        raise SandboxFailedError(f"the sandbox failed: {e}") from e
     return ToolOutcome.from_exec(result, timeout)
 
 

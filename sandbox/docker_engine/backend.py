@@ -30,9 +30,9 @@ from typing import Any
 import docker
 import docker.errors
 
-from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest
+from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest, validate_source
 from sandbox.docker_engine.channel import Channel
-from sandbox.docker_engine.execution import Interpreter, run_call, run_cell, validate_source
+from sandbox.docker_engine.execution import Interpreter, run_call, run_cell
 from sandbox.docker_engine.wire import (
     PROTOCOL_VERSION,
     HelloEvent,

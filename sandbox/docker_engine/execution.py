@@ -34,30 +34,13 @@ from sandbox.docker_engine.wire import (
 )
 from sandbox.errors import SandboxExecError
 
-__all__ = ["MAX_SOURCE_BYTES", "Interpreter", "run_call", "run_cell", "validate_source"]
-
-MAX_SOURCE_BYTES = 100_000  # one argv string; the kernel refuses more than 128 KiB (MAX_ARG_STRLEN)
+__all__ = ["Interpreter", "run_call", "run_cell"]
 
 Interpreter = Literal["bash", "python3"]
 
 _Events = asyncio.Queue[Event | None]
 _SLACK = 5.0  # past the timeout: the executor's kill lands within ms of it (a kernel's within 2 s)
 _STOP_WAIT = 5.0  # after a cancel: how long the kill may take to be confirmed
-
-
-def validate_source(source: str, what: str) -> None:
-    """Refuse what cannot travel as one argv string, with a message meant for the model."""
-    if "\x00" in source:
-        raise ValueError(f"{what} contains a NUL byte, which cannot be passed to a process")
-    try:
-        size = len(source.encode("utf-8"))
-    except UnicodeEncodeError as e:
-        raise ValueError(f"{what} is not valid Unicode text ({e.reason})") from e
-    if size > MAX_SOURCE_BYTES:
-        raise ValueError(
-            f"{what} is {size} bytes; at most {MAX_SOURCE_BYTES} are allowed. "
-            "Write long programs to a file in /workspace in several smaller steps and run the file."
-        )
 
 
 async def run_call(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from sandbox.base import MAX_SOURCE_BYTES
 from tests.api.conftest import ClientMaker
 from tests.fakes import Call, Error, Reply, ScriptedModelServer, ToolCalls, Usage
 
@@ -206,6 +207,32 @@ async def test_model_mistakes_go_back_to_the_model(client: Client, model_server:
     assistant = next(m for m in replayed if m["role"] == "assistant")
     assert assistant["tool_calls"][0]["function"]["arguments"] == "{}"  # invalid JSON not replayed
     assert [m.startswith("Error: ") for m in tool_messages(model_server.requests[1])] == [True] * 3
+
+
+@pytest.mark.parametrize(
+    ("command", "refusal"),
+    [
+        ("echo a\x00b", "the command contains a NUL byte"),
+        # Under the limit in characters, over it in UTF-8 bytes (3 a character).
+        (": " + "€" * (MAX_SOURCE_BYTES // 3), f"bytes; at most {MAX_SOURCE_BYTES} are allowed"),
+    ],
+    ids=["nul-byte", "over-the-byte-limit"],
+)
+async def test_a_command_the_sandbox_cannot_take_goes_back_to_the_model(
+    client: Client, model_server: ScriptedModelServer, command: str, refusal: str
+) -> None:
+    assert len(command) <= MAX_SOURCE_BYTES
+    model_server.chunk_chars = 1 << 16  # long arguments in a few deltas
+    model_server.extend([ToolCalls([Call("execute_bash", {"command": command})]), Reply("understood")])
+
+    body = await chat(client)
+
+    assert body["error"] is None and body["response"] == "understood"
+    [entry] = tool_entries(body)
+    assert entry["result"]["success"] is False and refusal in entry["result"]["error"]
+    [message] = tool_messages(model_server.requests[1])  # the model's second turn sees why
+    assert message.startswith("Error: Invalid arguments for execute_bash: command:") and refusal in message
+    model_server.assert_script_consumed()
 
 
 async def test_max_iterations_stops_the_loop(client: Client, model_server: ScriptedModelServer) -> None:

@@ -23,6 +23,8 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from runtime.engine.tools import ToolConfig, execute_tool_call
+from sandbox.base import MAX_SOURCE_BYTES, Sandbox
 from sandbox.docker_engine.backend import LABEL_RUN
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker, StartWorker
 from tests.conftest import instance_containers
@@ -110,6 +112,10 @@ def leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
+async def never_opened() -> Sandbox:
+    raise AssertionError("a refused call must not ask for a sandbox")
+
+
 async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.1)):
         if check():
@@ -145,6 +151,26 @@ async def test_bad_calls(api: TestClient[Any, Any], transport: Transport) -> Non
             await session.call_tool("nope", {})
         assert "comand: Extra inputs are not permitted" in await refused(session, "run_bash", comand="ls")
         assert "NUL byte" in await refused(session, "run_python", code="print(1)\x00")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_commands_are_refused_as_the_agent_loop_refuses_them(
+    api: TestClient[Any, Any], transport: Transport
+) -> None:
+    wide = "€" * (MAX_SOURCE_BYTES // 3 + 1)  # under the limit in characters, over it in bytes
+    cases = [
+        ("run_bash", "command", "echo a\x00b", "the command contains a NUL byte"),
+        ("run_python", "code", f"# {wide}", f"bytes; at most {MAX_SOURCE_BYTES} are allowed"),
+    ]
+    async with connect(base_of(api), transport) as session:
+        for tool, field, source, refusal in cases:
+            text = await refused(session, tool, **{field: source})
+            loop = await execute_tool_call(
+                tool.replace("run_", "execute_"), json.dumps({field: source}), never_opened, ToolConfig()
+            )
+            assert text.startswith(f"invalid arguments for {tool}: {field}: ") and refusal in text
+            # One validation: what follows "invalid arguments for <tool>: " is the agent loop's words.
+            assert loop.error is not None and text.split(": ", 1)[1] == loop.error.split(": ", 1)[1]
 
 
 # --- the session's sandbox ----------------------------------------------------------------------

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from runtime.engine.runs import LazySandbox
 from runtime.engine.tools import (
-    MAX_SOURCE_BYTES,
     TOOL_SCHEMAS,
+    BashArgs,
+    PythonArgs,
     ToolConfig,
     ToolOutcome,
     execute_tool_call,
     history_arguments,
     render_for_model,
+    run_tool,
     tool_schemas,
 )
-from sandbox.base import Sandbox
+from runtime.errors import SandboxFailedError
+from sandbox.base import MAX_SOURCE_BYTES, Sandbox, SandboxRequest
+from sandbox.errors import SandboxStartError
+from tests.fakes.sandbox import Command, Exit, Fail, FakeSandboxFactory
+
+# Under the character limit, over the byte limit: what a length check in characters lets through.
+WIDE = "é" * (MAX_SOURCE_BYTES // 2 + 1)
 
 
 async def _no_sandbox() -> Sandbox:
@@ -33,6 +44,11 @@ async def _no_sandbox() -> Sandbox:
         ("execute_python", '{"code": "print(1)", "timeout": -5}', "timeout"),
         ("execute_ruby", '{"code": "puts 1"}', "Unknown tool 'execute_ruby'"),
         ("execute_bash", '{"command": "' + "x" * (MAX_SOURCE_BYTES + 1) + '"}', "at most"),
+        ("execute_bash", json.dumps({"command": "echo a\x00b"}), "the command contains a NUL byte"),
+        ("execute_python", json.dumps({"code": "print(1)\x00"}), "the code contains a NUL byte"),
+        ("execute_bash", json.dumps({"command": f"echo {WIDE}"}), f"bytes; at most {MAX_SOURCE_BYTES}"),
+        ("execute_python", json.dumps({"code": f"# {WIDE}"}), f"bytes; at most {MAX_SOURCE_BYTES}"),
+        ("execute_bash", '{"command": "echo \\ud800"}', "unable to parse raw data as a unicode"),
     ],
 )
 async def test_model_mistakes_are_rejected_outcomes(name: str, arguments: str, expected: str) -> None:
@@ -83,3 +99,44 @@ def test_render_tells_an_interrupted_interpreter_from_a_lost_one() -> None:
     assert "interrupted with KeyboardInterrupt, the Python state was kept" in kept_text
     assert "process group was killed" not in kept_text and "lost" not in kept_text
     assert "variables, imports and open files from earlier calls are lost" in lost_text
+
+
+@pytest.mark.parametrize(
+    ("model", "field"), [(BashArgs, "command"), (PythonArgs, "code")], ids=["bash", "python"]
+)
+def test_the_argument_models_refuse_what_the_sandbox_cannot_be_handed(
+    model: type[BashArgs] | type[PythonArgs], field: str
+) -> None:
+    assert len(WIDE) < MAX_SOURCE_BYTES  # a character count alone would let it through
+    for refused, why in [("a\x00b", "NUL byte"), (WIDE, "bytes; at most"), ("\ud800", "unicode")]:
+        with pytest.raises(ValueError, match=why):
+            model.model_validate({field: refused})
+    model.model_validate({field: "é" * (MAX_SOURCE_BYTES // 2)})  # at the limit: accepted
+
+
+async def test_run_tool_clamps_the_timeout_and_runs_in_the_given_sandbox() -> None:
+    factory = FakeSandboxFactory({"ls": Exit(stdout="a\n")})
+    config = ToolConfig(default_timeout=7, max_timeout=30)
+
+    async with LazySandbox(lambda: factory.open(SandboxRequest(owner="alice", run_id="r"))) as sandbox:
+        asked_too_much = await run_tool(BashArgs(command="ls", timeout=10_000), sandbox, config)
+        asked_nothing = await run_tool(PythonArgs(code="ls"), sandbox, config)
+
+    assert (asked_too_much.stdout, asked_too_much.timeout, asked_nothing.timeout) == ("a\n", 30, 7)
+    assert factory.sandboxes[0].calls == [
+        Command("bash", "ls", timeout=30),
+        Command("python", "ls", timeout=7),
+    ]
+
+
+async def test_a_failing_sandbox_is_a_runtime_error() -> None:
+    async def cannot_start() -> Sandbox:
+        raise SandboxStartError("no container for you")
+
+    factory = FakeSandboxFactory({"ls": Fail("the sandbox executor is gone")})
+
+    with pytest.raises(SandboxFailedError, match="the sandbox failed: no container for you"):
+        await run_tool(BashArgs(command="ls"), cannot_start, ToolConfig())
+    async with LazySandbox(lambda: factory.open(SandboxRequest(owner="alice", run_id="r"))) as sandbox:
+        with pytest.raises(SandboxFailedError, match="the sandbox failed: the sandbox executor is gone"):
+            await run_tool(BashArgs(command="ls"), sandbox, ToolConfig())

@@ -11,9 +11,8 @@ import docker
 import docker.errors
 import pytest
 
-from sandbox.base import SandboxRequest
+from sandbox.base import MAX_SOURCE_BYTES, SandboxRequest
 from sandbox.docker_engine.backend import LABEL_INSTANCE, DockerSandbox
-from sandbox.docker_engine.execution import MAX_SOURCE_BYTES
 from sandbox.errors import SandboxStartError
 from tests.sandbox.conftest import FactoryMaker, instance_containers
 
