@@ -8,6 +8,12 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[test]"
 
+# The /docs test renders the page in Debian's Chromium (Playwright's own browser download is not
+# reachable); install it when missing, which needs root, as CI has.
+if ! command -v chromium >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+
 export AGENT_SANDBOX_BASE_IMAGE=${AGENT_SANDBOX_BASE_IMAGE:-agent-worker-base:bookworm}
 export AGENT_SANDBOX_IMAGE=${AGENT_SANDBOX_IMAGE:-agent-worker-sandbox:test}
 bash scripts/offline-base-image.sh "$AGENT_SANDBOX_BASE_IMAGE"

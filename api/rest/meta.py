@@ -1,7 +1,7 @@
 """Service metadata: ``/``, ``/health``, the OpenAPI document and the interactive docs.
 
-The docs page is Swagger UI served from the ``swagger-ui-bundle`` package, so it works on hosts
-without internet access (no CDN).
+The docs page is Swagger UI 5 (the first to read OpenAPI 3.1) served from the
+``swagger-ui-bundle-v2`` package, so it works on hosts without internet access (no CDN).
 """
 
 from __future__ import annotations
