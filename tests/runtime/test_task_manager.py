@@ -1,0 +1,243 @@
+"""The task manager on a real store, the scripted model server and the in-memory sandbox: no Docker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.engine.events import RunCanceled, RunCompleted, RunFailed, RunStarted, StatusChanged
+from runtime.engine.loop import LoopConfig
+from runtime.engine.model_client import ModelConfig, OpenAIChatModel
+from runtime.errors import ConflictError, UnavailableError
+from runtime.store import RunRecord, Store, StoredEvent
+from runtime.tasks.conversations import Conversations
+from runtime.tasks.manager import TaskLimits, TaskManager, TaskSpec
+from runtime.workspaces.sandboxes import WorkspaceSandboxes
+from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+from tests.fakes.sandbox import Command, Exit, FakeSandboxFactory, Hang, Script
+
+# Waits that the code under test should end at once get this bound, so a regression fails, not hangs.
+GUARD = 10.0
+SLEEP = ToolCalls([Call("execute_bash", {"command": "sleep 60", "timeout": 600})])
+SCRIPT: Script = {"echo hi": Exit(stdout="hi\n"), "sleep 60": Hang()}
+
+
+@dataclass
+class Tasks:
+    manager: TaskManager
+    store: Store
+    conversations: Conversations
+    factory: FakeSandboxFactory
+    server: ScriptedModelServer
+    model: OpenAIChatModel
+    files_dir: Path
+
+    async def submit(
+        self, owner: str = "alice", message: str = "go", conversation: str | None = None
+    ) -> RunRecord:
+        if conversation is None:
+            conversation = (await self.conversations.create(owner, "ws-1")).conversation_id
+        spec = TaskSpec(
+            owner=owner,
+            workspace_id="ws-1",
+            conversation_id=conversation,
+            message=message,
+            max_iterations=5,
+            model=self.model,
+            loop_config=LoopConfig(),
+            files_dir=self.files_dir,
+        )
+        return await self.manager.submit(spec)
+
+    async def finished(self, task_id: str) -> RunRecord:
+        await asyncio.wait_for(self.manager.wait_finished(task_id), GUARD)
+        return await self.store.get_run(task_id)
+
+    async def events(self, task_id: str) -> list[StoredEvent]:
+        return await self.store.events(task_id)
+
+
+MakeTasks = Callable[..., Awaitable[Tasks]]
+
+
+@pytest.fixture
+async def make_tasks(tmp_path: Path) -> AsyncIterator[MakeTasks]:
+    """A task manager with the given limits (no shutdown grace unless given); drained at the end."""
+    made: list[tuple[Tasks, WorkspaceSandboxes]] = []
+    async with Store.open(tmp_path / "db.sqlite3") as store, ScriptedModelServer() as server:
+        model = OpenAIChatModel(ModelConfig(base_url=server.base_url, model="scripted-model", max_retries=0))
+
+        async def make(**limits: Any) -> Tasks:
+            factory = FakeSandboxFactory(SCRIPT)
+            sandboxes = WorkspaceSandboxes(factory, idle_timeout=3600)
+            conversations = Conversations(store)
+            manager = TaskManager(
+                store, conversations, sandboxes, TaskLimits(**{"shutdown_grace": 0, **limits})
+            )
+            tasks = Tasks(manager, store, conversations, factory, server, model, tmp_path / "files")
+            made.append((tasks, sandboxes))
+            return tasks
+
+        try:
+            yield make
+        finally:
+            for tasks, sandboxes in made:
+                await tasks.manager.drain()
+                await sandboxes.aclose()
+                assert tasks.factory.open_count == 0
+            await model.aclose()
+
+
+@pytest.fixture
+async def tasks(make_tasks: MakeTasks) -> Tasks:
+    return await make_tasks()
+
+
+async def test_a_task_runs_and_its_events_are_stored_in_order(tasks: Tasks) -> None:
+    tasks.server.extend([ToolCalls([Call("execute_bash", {"command": "echo hi"})]), Reply("done")])
+    record = await tasks.submit(message="say hi")
+    assert (record.status, record.kind, record.owner) == ("running", "task", "alice")
+    assert (await tasks.finished(record.id)).status == "completed"
+    assert not tasks.manager.is_active(record.id)
+    events = await tasks.events(record.id)
+    assert [e.offset for e in events] == list(range(len(events)))
+    types = [e.event.type for e in events if e.event.type not in ("text_chunk", "tool_output")]
+    assert types == [
+        "run_started",
+        "iteration_started",
+        "model_response",
+        "tool_call",
+        "tool_result",
+        "iteration_started",
+        "model_response",
+        "run_completed",
+    ]
+    assert events[0].event == RunStarted(message="say hi", max_iterations=5, model="scripted-model")
+    assert isinstance(events[-1].event, RunCompleted) and events[-1].event.response == "done"
+    # The workspace's sandbox ran the command on the workspace's files, and outlives the task.
+    (request,) = tasks.factory.requests
+    assert (request.owner, request.workspace_dir) == ("alice", tasks.files_dir)
+    assert tasks.factory.sandboxes[0].calls == [Command("bash", "echo hi", timeout=60.0)]
+    assert tasks.factory.open_count == 1
+
+
+async def test_the_conversation_keeps_the_exchange_for_the_next_task(tasks: Tasks) -> None:
+    tasks.server.extend([ToolCalls([Call("execute_bash", {"command": "echo hi"}, id="c1")]), Reply("done")])
+    record = await tasks.submit(message="say hi")
+    await tasks.finished(record.id)
+    assert record.conversation_id is not None
+    history = await tasks.conversations.history(record.conversation_id)
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[0]["content"] == "say hi" and history[-1]["content"] == "done"
+
+    tasks.server.add(Reply("again"))
+    second = await tasks.submit(message="and now?", conversation=record.conversation_id)
+    await tasks.finished(second.id)
+    # The model saw the system prompt, the earlier exchange, then the new message.
+    messages = tasks.server.requests[-1]["messages"]
+    assert messages[0]["role"] == "system"
+    assert messages[1:5] == history and messages[5] == {"role": "user", "content": "and now?"}
+
+
+async def test_a_reader_waiting_for_events_wakes_when_one_is_stored(tasks: Tasks) -> None:
+    tasks.server.add(SLEEP)
+    record = await tasks.submit()
+    # An hour's wait: only the wake-up of a stored event ends it within the guard.
+    first = await asyncio.wait_for(tasks.manager.events(record.id, 0, 100, wait=3600), GUARD)
+    assert first[0].event.type == "run_started"
+    later = await asyncio.wait_for(tasks.manager.events(record.id, len(first), 100, wait=3600), GUARD)
+    assert later and later[0].offset == len(first)
+    await tasks.factory.next_hanging()
+    await tasks.manager.cancel(record.id)
+    # Once the task has ended, a reader past its last event is answered at once.
+    last = (await tasks.events(record.id))[-1].offset
+    assert await asyncio.wait_for(tasks.manager.events(record.id, last + 1, 100, wait=3600), GUARD) == []
+
+
+async def test_cancel_kills_the_running_command_and_records_the_cancel(tasks: Tasks) -> None:
+    tasks.server.add(SLEEP)
+    record = await tasks.submit(message="wait")
+    hanging = await tasks.factory.next_hanging()
+    assert await tasks.manager.cancel(record.id) is True
+    assert tasks.factory.sandboxes[0].killed == [hanging]
+    run = await tasks.store.get_run(record.id)
+    assert (run.status, run.error) == ("canceled", "canceled by the user")
+    final = (await tasks.events(record.id))[-1].event
+    assert isinstance(final, RunCanceled) and final.reason == "canceled by the user"
+    assert not tasks.manager.is_active(record.id)
+    assert await tasks.manager.cancel(record.id) is False  # nothing left to cancel
+    assert record.conversation_id is not None
+    assert await tasks.conversations.history(record.conversation_id) == [
+        {"role": "user", "content": "wait"},
+        {"role": "assistant", "content": "(the task ended without an answer: canceled by the user)"},
+    ]
+
+
+async def test_a_user_with_an_active_task_is_refused_another_and_others_are_not(tasks: Tasks) -> None:
+    tasks.server.add(SLEEP)
+    alice = await tasks.submit("alice")
+    await tasks.factory.next_hanging()
+    with pytest.raises(ConflictError, match="a task is already running for this user"):
+        await tasks.submit("alice")
+    tasks.server.add(Reply("hi bob"))
+    bob = await tasks.submit("bob")
+    assert (await tasks.finished(bob.id)).status == "completed"
+    await tasks.manager.cancel(alice.id)
+    tasks.server.add(Reply("hi again"))
+    again = await tasks.submit("alice")  # the slot is free once the first one ended
+    assert (await tasks.finished(again.id)).status == "completed"
+
+
+async def test_a_conversation_runs_one_task_at_a_time(make_tasks: MakeTasks) -> None:
+    tasks = await make_tasks(max_per_user=2)
+    tasks.server.add(SLEEP)
+    first = await tasks.submit()
+    await tasks.factory.next_hanging()
+    with pytest.raises(ConflictError, match="already has a running task"):
+        await tasks.submit(conversation=first.conversation_id)
+    await tasks.manager.cancel(first.id)
+
+
+async def test_tasks_past_the_running_cap_wait_as_pending(make_tasks: MakeTasks) -> None:
+    tasks = await make_tasks(max_running=1)
+    tasks.server.add(SLEEP)
+    alice = await tasks.submit("alice")
+    await tasks.factory.next_hanging()
+    bob = await tasks.submit("bob")
+    assert bob.status == "pending"
+    assert (await tasks.store.get_run(bob.id)).status == "pending"
+    tasks.server.add(Reply("your turn"))
+    await tasks.manager.cancel(alice.id)
+    assert (await tasks.finished(bob.id)).status == "completed"
+    types = [e.event.type for e in await tasks.events(bob.id)]
+    assert types[:3] == ["run_started", "status_changed", "iteration_started"]
+    assert [e.event for e in await tasks.events(bob.id) if isinstance(e.event, StatusChanged)] == [
+        StatusChanged(status="running")
+    ]
+
+
+async def test_drain_ends_running_tasks_as_interrupted_and_refuses_new_ones(tasks: Tasks) -> None:
+    tasks.server.add(SLEEP)
+    record = await tasks.submit()
+    hanging = await tasks.factory.next_hanging()
+    await asyncio.wait_for(tasks.manager.drain(), GUARD)  # no grace: ended at once
+    run = await tasks.store.get_run(record.id)
+    assert run.status == "failed" and run.error is not None and run.error.startswith("interrupted")
+    final = (await tasks.events(record.id))[-1].event
+    assert isinstance(final, RunFailed) and final.error == run.error
+    assert tasks.factory.sandboxes[0].killed == [hanging]
+    with pytest.raises(UnavailableError, match="shutting down"):
+        await tasks.submit("bob")
+
+
+async def test_drain_lets_a_task_finish_within_the_grace(make_tasks: MakeTasks) -> None:
+    tasks = await make_tasks(shutdown_grace=3600)
+    tasks.server.add(Reply("done", chunk_delay=0.05))
+    record = await tasks.submit()
+    await asyncio.wait_for(tasks.manager.drain(), GUARD)
+    assert (await tasks.store.get_run(record.id)).status == "completed"
