@@ -4,7 +4,7 @@ One document serves both protocol versions: the 1.0 ``supportedInterfaces`` list
 ``/a2a``, versions 1.0 and 0.3) next to the 0.3 fields (``url``, ``preferredTransport``,
 ``protocolVersion``); each version's clients read their own fields and ignore the others. Skills
 are the global capabilities (a user's own capabilities are private, so not on a public card).
-Security schemes are listed when the worker has API keys: Bearer, or seed 000's ``X-Api-Key``.
+Security schemes are listed when the worker has API keys: Bearer, or ``X-Api-Key``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Params are lenient, as A2A asks (unknown fields are ignored) and accept both dialects' spellings:
 a text part is ``{"text"}`` (1.0), ``{"kind": "text", "text"}`` (0.3) or ``{"type": "text",
-"text"}`` (seed 000's era); a data part's JSON becomes text; other parts (files, URLs, bytes) are
+"text"}`` (the flat dialect's era); a data part's JSON becomes text; other parts (files, URLs, bytes) are
 refused with A2A's ContentTypeNotSupported.
 """
 
@@ -83,13 +83,13 @@ class SendParams(_Params):
     configuration: SendConfiguration | None = None
     metadata: dict[str, Any] | None = None
     id: str | None = Field(
-        None, max_length=100, description="Seed 000's tasks/sendSubscribe: a task to follow."
+        None, max_length=100, description="The flat dialect's tasks/sendSubscribe: a task to follow."
     )
-    capability_id: str | None = Field(None, max_length=64, description="Seed 000: the capability to run.")
-    context_id: str | None = Field(None, description="Seed 000's spelling of contextId.")
+    capability_id: str | None = Field(None, max_length=64, description="Flat dialect: the capability to run.")
+    context_id: str | None = Field(None, description="The flat dialect's spelling of contextId.")
 
     def capability(self) -> str | None:
-        """Seed 000's ``capability_id``, else ``metadata.capability_id`` of the params or the message."""
+        """The flat dialect's ``capability_id``, else ``metadata.capability_id`` of the params or the message."""
         for metadata in (self.metadata, self.message.metadata if self.message else None):
             if metadata and isinstance(metadata.get("capability_id"), str):
                 return str(metadata["capability_id"])

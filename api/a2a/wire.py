@@ -2,8 +2,8 @@
 
 Three dialects share ``POST /a2a``:
 
-- ``seed``: seed 000's platform shape: flat objects, ``status`` a string
-  (``submitted | working | completed | failed | canceled``);
+- ``flat``: the ``tasks/send`` dialect (the method names of the first A2A drafts) with flat task
+  objects, ``status`` a string (``submitted | working | completed | failed | canceled``);
 - ``0.3``: A2A v0.3 JSON-RPC objects (``kind`` discriminators, lowercase states, roles ``user`` /
   ``agent``);
 - ``1.0``: A2A 1.0 (ProtoJSON: ``TASK_STATE_*`` / ``ROLE_*`` enums, stream results wrapped as
@@ -38,7 +38,7 @@ __all__ = [
     "update_result",
 ]
 
-Dialect = Literal["seed", "0.3", "1.0"]
+Dialect = Literal["flat", "0.3", "1.0"]
 ANSWER_ARTIFACT = "answer"
 TERMINAL: frozenset[RunStatus] = frozenset({"completed", "failed", "canceled"})
 
@@ -66,7 +66,7 @@ def status_of_state(state: str) -> RunStatus | None:
 @dataclass(frozen=True)
 class StatusUpdate:
     note: str | None = None  # an agent message shown with the status: the tool running, the error
-    progress: bool = False  # the state did not change (seed 000's stream reports changes only)
+    progress: bool = False  # the state did not change (the flat dialect's stream reports changes only)
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,10 @@ def _artifact(text: str, dialect: Dialect) -> dict[str, Any]:
     return {"artifactId": ANSWER_ARTIFACT, "name": ANSWER_ARTIFACT, "parts": [_part(text, dialect)]}
 
 
-def _seed_task(view: TaskView) -> dict[str, Any]:
+def _flat_task(view: TaskView) -> dict[str, Any]:
     return {
         "id": view.id,
-        "status": state_of(view.status, "seed"),
+        "status": state_of(view.status, "flat"),
         "context_id": view.context_id,
         "capability_id": view.capability_id,
         "response": view.answer,
@@ -175,8 +175,8 @@ def _seed_task(view: TaskView) -> dict[str, Any]:
 
 def task_object(view: TaskView, dialect: Dialect, history_length: int | None = None) -> dict[str, Any]:
     """The Task (tasks/get, GetTask): status, the answer artifact, and the exchange as history."""
-    if dialect == "seed":
-        return _seed_task(view)
+    if dialect == "flat":
+        return _flat_task(view)
     history = [_message(view, "user", view.request, "request", dialect)]
     if view.status == "completed":
         history.append(_message(view, "agent", view.answer, "answer", dialect))
@@ -202,8 +202,8 @@ def send_result(view: TaskView, dialect: Dialect, history_length: int | None = N
 
 def update_result(view: TaskView, update: Update, dialect: Dialect) -> dict[str, Any] | None:
     """One stream result for an update (after ``view.apply``); None: the dialect has no such event."""
-    if dialect == "seed":
-        return _seed_task(view) if isinstance(update, StatusUpdate) and not update.progress else None
+    if dialect == "flat":
+        return _flat_task(view) if isinstance(update, StatusUpdate) and not update.progress else None
     ids = {"taskId": view.id, "contextId": view.context_id}
     if isinstance(update, StatusUpdate):
         event: dict[str, Any] = {**ids, "status": _status(view, update.note, dialect)}

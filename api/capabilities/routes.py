@@ -1,10 +1,11 @@
-"""``/api/v1/capabilities``: the capability catalogue and invokes, in seed 000's envelope.
+"""``/api/v1/capabilities``: the capability catalogue and invokes, in the capability envelope.
 
 Every answer on these paths, errors included, is ``{"code", "message", "data", "timestamp"}``:
-``code`` 0 and ``message`` "success" on success, else ``code`` is the HTTP status (seed 001's
-table). A body ``idempotency_key`` on invoke runs the capability once per key: a retry with the
-same key and body gets the first answer again (``Idempotent-Replayed: true``), another body under
-the key is a 422, a retry while the first is starting a 409 (:mod:`runtime.features.idempotency`).
+``code`` 0 and ``message`` "success" on success, else ``code`` is the HTTP status (the table in
+docs/capabilities.md). A body ``idempotency_key`` on invoke runs the capability once per key: a
+retry with the same key and body gets the first answer again (``Idempotent-Replayed: true``),
+another body under the key is a 422, a retry while the first is starting a 409
+(:mod:`runtime.features.idempotency`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ D = TypeVar("D")
 
 
 class Envelope(BaseModel, Generic[D]):
-    """Seed 000's envelope of a successful answer."""
+    """The capability envelope of a successful answer."""
 
     code: int = Field(0, description="0: success.")
     message: str = "success"
@@ -50,7 +51,7 @@ class Envelope(BaseModel, Generic[D]):
 
 
 class EnvelopeError(BaseModel):
-    """Seed 000's envelope of an error: ``code`` is the HTTP status."""
+    """The capability envelope of an error: ``code`` is the HTTP status."""
 
     code: int
     message: str

@@ -1,4 +1,4 @@
-"""``POST /chat``: one synchronous agent run, answered in seed 004's shape.
+"""``POST /chat``: one synchronous agent run, answered with its whole log.
 
 The response is built from the run's stored event log, the same stream every other surface reads.
 """
@@ -90,7 +90,7 @@ def _tool_result(result: ToolResult) -> dict[str, Any]:
 
 
 def chat_logs(events: list[Event]) -> list[ModelLogEntry | ToolLogEntry]:
-    """Seed 004's two log shapes, in order: a model response, then each tool call with its result."""
+    """The answer's two log shapes, in order: a model response, then each tool call with its result."""
     logs: list[ModelLogEntry | ToolLogEntry] = []
     calls: dict[str, ToolCall] = {}
     for event in events:

@@ -1,4 +1,4 @@
-"""Conversations and messages (seeds 002 / 003): a message starts a background task.
+"""Conversations and messages of the task API: a message starts a background task.
 
 Every route exists unscoped (the user's default workspace) and under
 ``/api/v1/workspaces/{workspace_id}``.

@@ -1,6 +1,6 @@
 """``/api/v1/files``: upload into ``user_upload/``, list the tree, download; per workspace.
 
-Seed 003's files API over the directory each workspace mounts at ``/workspace`` in its sandboxes,
+The files API over the directory each workspace mounts at ``/workspace`` in its sandboxes,
 so the agent sees what is uploaded and what it writes can be downloaded. The filesystem work, and
 the confinement of every path to the workspace, is :mod:`runtime.workspaces.files`; this module
 speaks HTTP: a streamed multipart body in, JSON or a streamed file out.

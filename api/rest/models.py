@@ -1,6 +1,6 @@
 """``/api/v1/models`` (the configured models, never their API keys) and ``/api/v1/health``.
 
-``/api/v1/health`` is ``/health`` in the seeds' envelope (``success``, ``error``), behind the
+``/api/v1/health`` is ``/health`` in the task API's envelope (``success``, ``error``), behind the
 Bearer token like the rest of ``/api/v1``.
 """
 

@@ -1,8 +1,8 @@
 """Token authentication: each configured token maps to one API user.
 
-The token comes as ``Authorization: Bearer <token>`` or, as seed 000's clients send it, as
-``X-Api-Key: <token>``; if both are sent they must name the same user. ``X-Platform-User-Id`` (seed
-000) is optional; when sent it must be the token's user, else the request is refused, so a client
+The token comes as ``Authorization: Bearer <token>`` or, as API-key clients send it, as
+``X-Api-Key: <token>``; if both are sent they must name the same user. ``X-Platform-User-Id`` (sent
+by the same clients) is optional; when sent it must be the token's user, else the request is refused, so a client
 configured with one user's id and another user's key fails loudly instead of acting as someone else.
 
 Without configured tokens every request is the user ``anonymous`` and these headers are ignored;

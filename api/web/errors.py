@@ -6,7 +6,7 @@ Domain errors come from :mod:`runtime.errors`; this module adds the ones only HT
     ├── UnauthorizedError     401  missing or unknown credentials
     └── TooManyRequestsError  429  over a rate limit (``api.web.rate_limits`` adds Retry-After)
 
-Every error answer is JSON ``{"success": false, "error": "<reason>"}`` (the seeds' shape) with
+Every error answer is JSON ``{"success": false, "error": "<reason>"}`` (the task API's envelope) with
 the status below, unless the surface the request hit registered its own envelope with
 :func:`register_envelope` (JSON-RPC for ``/a2a`` and ``/mcp``, ``{code, message, data}`` for the
 capability catalogue). Nothing unexpected ever leaks a traceback; it is logged with the request id.
@@ -80,14 +80,14 @@ def register_envelope(app: web.Application, path_prefix: str, render: ErrorRende
     app.setdefault(_ENVELOPES, []).append((path_prefix.rstrip("/"), render))
 
 
-def _seed_envelope(status: int, reason: str) -> dict[str, object]:
+def _success_envelope(status: int, reason: str) -> dict[str, object]:
     return {"success": False, "error": reason}
 
 
 def error_response(
     request: web.Request, status: int, reason: str, headers: dict[str, str] | None = None
 ) -> web.Response:
-    render: ErrorRenderer = _seed_envelope
+    render: ErrorRenderer = _success_envelope
     for prefix, candidate in request.app.get(_ENVELOPES, []):
         if request.path == prefix or request.path.startswith(prefix + "/"):
             render = candidate

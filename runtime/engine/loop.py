@@ -30,6 +30,7 @@ from runtime.engine.events import (
 from runtime.engine.model_client import ChatModel, DeltaKind, ModelTurn
 from runtime.engine.tool_output import ToolOutputStream
 from runtime.engine.tools import (
+    SandboxSource,
     ToolConfig,
     execute_tool_call,
     history_arguments,
@@ -37,7 +38,6 @@ from runtime.engine.tools import (
     tool_schemas,
 )
 from runtime.errors import IterationLimitError, RunError
-from sandbox.base import Sandbox
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "EventSink", "LoopConfig", "RunOutcome", "run_agent"]
 
@@ -62,10 +62,8 @@ class EventSink(Protocol):
     async def emit(self, event: Event) -> None: ...
 
 
-class SandboxSource(Protocol):
-    """Where the loop's tool calls get their sandbox (:class:`runtime.engine.runs.LazySandbox`)."""
-
-    async def __call__(self) -> Sandbox: ...
+class PrefetchingSandboxSource(SandboxSource, Protocol):
+    """A :class:`SandboxSource` the loop can start early (:class:`runtime.engine.runs.LazySandbox`)."""
 
     def prefetch(self) -> None:
         """Start getting the sandbox in the background; the next call returns it."""
@@ -83,7 +81,7 @@ async def run_agent(
     messages: list[dict[str, Any]],
     *,
     model: ChatModel,
-    get_sandbox: SandboxSource,
+    get_sandbox: PrefetchingSandboxSource,
     config: LoopConfig,
     max_iterations: int,
     sink: EventSink,
@@ -137,7 +135,7 @@ async def _model_step(
     sink: EventSink,
     reasoning_effort: str | None,
     tools: list[dict[str, Any]],
-    sandbox: SandboxSource,
+    sandbox: PrefetchingSandboxSource,
 ) -> tuple[ModelTurn, float]:
     offered = {tool["function"]["name"] for tool in tools}
 
@@ -181,7 +179,7 @@ async def _tool_step(
     calls: list[ToolCallRequest],
     messages: list[dict[str, Any]],
     iteration: int,
-    get_sandbox: SandboxSource,
+    get_sandbox: PrefetchingSandboxSource,
     config: ToolConfig,
     sink: EventSink,
 ) -> list[dict[str, Any]]:

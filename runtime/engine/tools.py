@@ -14,8 +14,7 @@ an unknown tool, a command the sandbox could not be handed) becomes a :class:`To
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,7 +28,7 @@ __all__ = [
     "TOOL_SCHEMAS",
     "BashArgs",
     "PythonArgs",
-    "SandboxProvider",
+    "SandboxSource",
     "ToolArgs",
     "ToolConfig",
     "ToolName",
@@ -188,13 +187,16 @@ _TOOLS: dict[str, type[BashArgs] | type[PythonArgs]] = {
 }
 
 
-SandboxProvider = Callable[[], Awaitable[Sandbox]]
+class SandboxSource(Protocol):
+    """Where a tool call gets its sandbox, awaited only once the call is valid (e.g. a LazySandbox)."""
+
+    async def __call__(self) -> Sandbox: ...
 
 
 async def execute_tool_call(
     name: str,
     raw_arguments: str,
-    get_sandbox: SandboxProvider,
+    get_sandbox: SandboxSource,
     config: ToolConfig,
     on_output: OnOutput | None = None,
 ) -> ToolOutcome:
@@ -228,7 +230,7 @@ async def execute_tool_call(
 
 async def run_tool(
     args: ToolArgs,
-    get_sandbox: SandboxProvider,
+    get_sandbox: SandboxSource,
     config: ToolConfig,
     on_output: OnOutput | None = None,
 ) -> ToolOutcome:

@@ -4,7 +4,7 @@ Capability invokes (REST) and A2A sends go through :meth:`CapabilityRuns.start`:
 capability (or none: the worker's defaults), picks the message (the caller's, else the
 capability's ``default_input``), starts the task through the one :class:`TaskStarter`, and records
 the task's origin: the surface and the capability. A surface that answers one method name in two
-shapes (seed 000's ``tasks/get`` against A2A's) tells them apart by that origin.
+shapes (the flat dialect's ``tasks/get`` against A2A 0.3's) tells them apart by that origin.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from runtime.workspaces.records import DEFAULT_WORKSPACE
 
 __all__ = ["CapabilityRuns", "Surface", "TaskOrigin"]
 
-Surface = Literal["rest", "a2a", "a2a-seed"]
+Surface = Literal["rest", "a2a", "a2a-flat"]  # "a2a-flat": /a2a's flat tasks/send dialect
+# The flat dialect's surface was stored as "a2a-seed" before it had a name: rows written then read
+# as "a2a-flat", so a task started before an upgrade keeps its shape.
+_STORED_NAMES = {"a2a-seed": "a2a-flat"}
 
 
 class TaskOrigin(BaseModel):
@@ -79,4 +82,6 @@ class CapabilityRuns:
             "SELECT surface, capability_id FROM task_origins WHERE task_id = ?", (task_id,)
         )
         row = next(iter(rows), None)
-        return None if row is None else TaskOrigin(surface=row[0], capability_id=row[1])
+        if row is None:
+            return None
+        return TaskOrigin(surface=_STORED_NAMES.get(row[0], row[0]), capability_id=row[1])

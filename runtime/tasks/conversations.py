@@ -36,7 +36,7 @@ class Conversations:
 
     async def create(self, owner: str, workspace_id: str) -> ConversationRecord:
         now = time.time()
-        # Seed 003's shape (conv_<date>_<time>_...), with a random tail so ids cannot be guessed.
+        # The documented shape (conv_<date>_<time>_...), with a random tail so ids cannot be guessed.
         stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(now))
         conversation_id = f"conv_{stamp}_{secrets.token_hex(4)}"
         await self._db.execute(

@@ -1,7 +1,7 @@
 """Background tasks: a message starts a run of the agent loop on a conversation, followed by offset.
 
 Limits: ``max_per_user`` active (pending or running) tasks per user, beyond which a new message is
-a :class:`ConflictError` (409, as seed 003 says), and at most ``max_running`` running at once in
+a :class:`ConflictError` (409, as docs/tasks.md says), and at most ``max_running`` running at once in
 the worker; tasks beyond that wait as ``pending`` (queued, never rejected).
 
 Every event goes to the store first, then wakes the pollers waiting on that task, so a reader

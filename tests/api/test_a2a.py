@@ -1,4 +1,4 @@
-"""A2A over JSON-RPC at /a2a: the agent card, JSON-RPC 2.0 rules, the three dialects' shapes, seed 000's client."""
+"""A2A over JSON-RPC at /a2a: the agent card, JSON-RPC 2.0 rules, the three dialects' shapes, a copied flat-dialect client."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from api.a2a import routes as a2a
 from api.web.jsonrpc import Method
+from api.web.keys import STORE
 from runtime.features.capabilities import BUILTIN_CAPABILITIES
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker, StartWorker
 from tests.api.test_tasks import follow
@@ -422,10 +423,10 @@ async def test_cancel_a_running_task_and_not_an_ended_one(
     assert again["error"]["code"] == -32002
 
 
-async def test_seed_send_subscribe_creates_and_streams_string_statuses(
+async def test_flat_send_subscribe_creates_and_streams_string_statuses(
     api: Client, model_server: ScriptedModelServer
 ) -> None:
-    model_server.extend([Reply("seed answer")])
+    model_server.extend([Reply("flat answer")])
     params = {
         "capability_id": "general",
         "message": {"role": "user", "parts": [{"type": "text", "text": "hi"}]},
@@ -444,10 +445,10 @@ async def test_seed_send_subscribe_creates_and_streams_string_statuses(
         "error",
         "updated_at",
     }
-    assert results[-1]["response"] == "seed answer" and results[-1]["capability_id"] == "general"
+    assert results[-1]["response"] == "flat answer" and results[-1]["capability_id"] == "general"
     assert all(f["data"]["id"] == "s" for f in frames)
     task_id = results[0]["id"]
-    # a seed task answers tasks/get in the seed's shape, unless an A2A client says which version it speaks
+    # a flat task answers tasks/get in the flat shape, unless an A2A client says which version it speaks
     assert (await rpc(api, "tasks/get", {"id": task_id}))["result"]["status"] == "completed"
     spec = await post_rpc(
         api,
@@ -455,12 +456,17 @@ async def test_seed_send_subscribe_creates_and_streams_string_statuses(
         {**ALICE, "A2A-Version": "0.3"},
     )
     assert spec["result"]["status"]["state"] == "completed"
+    # Before the flat dialect had its name, its tasks' origin was stored as "a2a-seed": still flat.
+    await api.app[STORE].connection.execute_fetchall(
+        "UPDATE task_origins SET surface = 'a2a-seed' WHERE task_id = ?", (task_id,)
+    )
+    assert (await rpc(api, "tasks/get", {"id": task_id}))["result"]["status"] == "completed"
 
 
-# --- seed 000's own client, against a served worker ---------------------------------------------
+# --- a flat-dialect client copied from its documents, against a served worker ---------------------
 
 
-async def test_seed_000_client_sends_gets_cancels_and_subscribes(
+async def test_copied_flat_client_sends_gets_cancels_and_subscribes(
     start_worker: StartWorker, model: ScriptedModelServer
 ) -> None:
     base, _ = await start_worker(AGENT_API_KEYS="seed-user:tok-seed")

@@ -46,7 +46,7 @@ def stored(offset: int, event: Event) -> StoredEvent:
     ],
 )
 def test_states_map_both_ways(ours: RunStatus, v03: str, v10: str) -> None:
-    assert state_of(ours, "0.3") == state_of(ours, "seed") == v03
+    assert state_of(ours, "0.3") == state_of(ours, "flat") == v03
     assert state_of(ours, "1.0") == v10
     assert status_of_state(v03) == status_of_state(v10) == ours
 
@@ -82,7 +82,7 @@ def test_events_fold_into_updates_and_the_final_task() -> None:
     v03 = task_object(task, "0.3", history_length=0)
     assert v03["kind"] == "task" and v03["history"] == []
     assert v03["artifacts"][0]["parts"] == [{"kind": "text", "text": "Hello"}]
-    assert task_object(task, "seed") == {
+    assert task_object(task, "flat") == {
         "id": "t1",
         "status": "completed",
         "context_id": "ctx",
@@ -99,8 +99,8 @@ def test_update_results_per_dialect() -> None:
     chunk = task.apply(stored(1, TextChunk(iteration=1, content="x")))[0]
     failed = task.apply(stored(2, RunFailed(error="boom", response="", iterations=1, usage=Usage())))[0]
 
-    assert update_result(task, progress, "seed") is None and update_result(task, chunk, "seed") is None
-    assert update_result(task, failed, "seed")["status"] == "failed"  # type: ignore[index]
+    assert update_result(task, progress, "flat") is None and update_result(task, chunk, "flat") is None
+    assert update_result(task, failed, "flat")["status"] == "failed"  # type: ignore[index]
     v03 = update_result(task, failed, "0.3")
     assert v03 is not None and v03["kind"] == "status-update" and v03["final"] is True
     assert v03["status"]["message"]["parts"] == [{"kind": "text", "text": "boom"}]

@@ -114,7 +114,7 @@ async def test_x_api_key_is_accepted_in_place_of_bearer(secured: Client) -> None
         "user-id-alone",
     ],
 )
-async def test_seed_000_headers_are_checked(
+async def test_api_key_and_platform_user_headers_are_checked(
     secured: Client, model_server: ScriptedModelServer, headers: dict[str, str]
 ) -> None:
     response = await secured.post("/chat", json={"message": "hi"}, headers=headers)

@@ -1,4 +1,4 @@
-"""The capability catalogue and invokes, over HTTP, in seed 000's {code, message, data, timestamp} envelope."""
+"""The capability catalogue and invokes, over HTTP, in the capability envelope {code, message, data, timestamp}."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def spec(capability_id: str, **extra: Any) -> dict[str, Any]:
     return {"id": capability_id, "name": f"The {capability_id}", **extra}
 
 
-async def test_list_is_paged_in_the_seed_envelope(api: Client) -> None:
+async def test_list_is_paged_in_the_capability_envelope(api: Client) -> None:
     for name in ("mine-a", "mine-b", "mine-c"):
         await call(api, "POST", "/api/v1/capabilities", spec(name), status=201)
 
@@ -61,7 +61,7 @@ async def test_list_is_paged_in_the_seed_envelope(api: Client) -> None:
     assert first["items"][0]["source"] == "builtin" and second["items"][-1]["source"] == "user"
 
 
-async def test_seed_list_capabilities_defaults_and_category_filter(api: Client) -> None:
+async def test_list_capabilities_defaults_and_category_filter(api: Client) -> None:
     await call(api, "POST", "/api/v1/capabilities", spec("mine", category="data-analysis"), status=201)
 
     everything = (await call(api, "GET", "/api/v1/capabilities?page=1&page_size=20"))["data"]

@@ -31,7 +31,7 @@ def tool_messages(request: dict[str, Any]) -> list[str]:
     return [m["content"] for m in request["messages"] if m["role"] == "tool"]
 
 
-async def test_answer_without_tools_has_seed_shape(client: Client, model_server: ScriptedModelServer) -> None:
+async def test_answer_without_tools_has_chat_shape(client: Client, model_server: ScriptedModelServer) -> None:
     model_server.add(Reply("Hello!", usage=Usage(prompt_tokens=7, completion_tokens=3)))
 
     body = await chat(client, "hi", max_iterations=3)
@@ -104,7 +104,7 @@ async def test_bash_and_python_tools_run_in_the_sandbox(
         "stderr": "",
         "returncode": 0,
     }
-    # Same sandbox for both calls; python results carry no returncode (seed 004: bash only).
+    # Same sandbox for both calls; python results carry no returncode (as documented: bash only).
     assert python_log["result"] == {"success": True, "stdout": "625 hi\n", "stderr": ""}
     assert final_log["iteration"] == 2
     assert tool_messages(model_server.requests[1])[1].endswith("stdout:\n625 hi\n\nstderr: (empty)")

@@ -541,7 +541,7 @@ async def test_the_served_worker_removes_sandboxes_when_sessions_end_and_at_sigt
             await sessions.aclose()
 
 
-async def test_seed_000_mcp_demo(start_worker: StartWorker, tmp_path: Path) -> None:
+async def test_copied_mcp_demo_client(start_worker: StartWorker, tmp_path: Path) -> None:
     capabilities = tmp_path / "capabilities.json"
     capability = {
         "id": "analyst",

@@ -1,4 +1,4 @@
-"""The long-job API (seeds 002 / 003): conversations, messages, offset polling, SSE, cancel, limits."""
+"""The task API: conversations, messages, offset polling, SSE, cancel, limits."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ async def get(client: Client, path: str, headers: dict[str, str] = ALICE, status
 async def follow(
     client: Client, task_id: str, headers: dict[str, str] = ALICE
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Seed 002's poller: loop while status == "running", from = next_offset."""
+    """The documented poller: loop while status == "running", from = next_offset."""
     offset, events = 0, []
     for _ in range(600):
         data = (await get(client, f"/api/v1/tasks/{task_id}?from={offset}&wait=2", headers))["data"]
@@ -74,7 +74,7 @@ async def start(client: Client, message: str = "go", ws: str | None = None, **ex
     return await post(client, f"{prefix}/messages", body, status=202)
 
 
-async def test_seed_002_flow_workspace_conversation_message_poll(
+async def test_documented_flow_workspace_conversation_message_poll(
     api: Client, model_server: ScriptedModelServer
 ) -> None:
     model_server.extend(
