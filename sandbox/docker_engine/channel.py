@@ -73,6 +73,12 @@ class Channel:
         except BaseException:
             _close(reader)
             raise
+        return cls.over(reader, writer)
+
+    @classmethod
+    def over(cls, reader: Any, writer: Any) -> Channel:
+        """A channel over two connected streams, its threads started: the engine's attach sockets,
+        or any socket pair (the unit tests play the executor's end of one)."""
         channel = cls(reader, writer, asyncio.get_running_loop())
         for thread in channel._threads:
             thread.start()
