@@ -1,6 +1,7 @@
 """All configuration, read once from the environment at the edge (CLI / ``create_app``).
 
-Below this module nothing reads ``os.environ``: the pieces get plain config models built here.
+Below this module nothing reads ``os.environ``: the pieces get plain config models built here,
+and each such model holds the defaults of the settings that feed it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from runtime.engine.loop import DEFAULT_SYSTEM_PROMPT, LoopConfig
+from runtime.engine.loop import LoopConfig
 from runtime.engine.model_client import ModelConfig
 from runtime.engine.model_registry import ModelEntry
 from runtime.engine.tools import ToolConfig
@@ -55,8 +57,17 @@ class ModelSetting(BaseModel):
     description: str = Field("", description="Shown in GET /api/v1/models.")
 
 
+def _from(model: type[BaseModel], name: str, **changes: Any) -> Any:
+    """The setting for ``model``'s field ``name``: its default, bounds and description live there, once."""
+    return FieldInfo.merge_field_infos(model.model_fields[name], **changes)
+
+
 class Settings(BaseSettings):
-    """Every setting, with the environment variable that sets it (see the README's table)."""
+    """Every setting, with the environment variable that sets it (see the README's table).
+
+    A setting that feeds a component's config model is that model's field (:func:`_from`), so its
+    default is written once, in the component; the rest are the worker's own.
+    """
 
     # Errors name the variable and the problem but never echo the value: AGENT_MODELS and
     # AGENT_API_KEYS carry secrets, and the CLI prints configuration errors.
@@ -64,45 +75,39 @@ class Settings(BaseSettings):
         env_prefix="AGENT_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
 
-    openai_base_url: str | None = Field(
-        None,
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
-        description="Base URL of the OpenAI-compatible API (None: api.openai.com).",
+    openai_base_url: str | None = _from(
+        ModelConfig, "base_url", validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
     )
-    openai_api_key: str = Field(
-        "not-needed",
-        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
-        description="API key sent to the model server.",
+    openai_api_key: str = _from(
+        ModelConfig, "api_key", validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
     )
-    model: str = Field("gpt-4o-mini", description="Model name (AGENT_MODEL), when AGENT_MODELS is empty.")
+    model: str = _from(ModelConfig, "model")
     models: Annotated[list[ModelSetting], NoDecode] = Field(
         default_factory=list,
         description="JSON list of models (see ModelSetting); empty: AGENT_MODEL alone, keyed 'default'.",
     )
     default_model: str | None = Field(None, description="Key of the model used when none is asked for.")
-    model_timeout: float = Field(120.0, gt=0, description="Seconds allowed for one model call.")
-    model_max_retries: int = Field(4, ge=0, le=20, description="Retries on 429 / 5xx / connection errors.")
-    model_retry_base_delay: float = Field(0.5, ge=0, description="First retry delay; doubles per retry.")
-    model_retry_max_delay: float = Field(
-        30.0, ge=0, description="Cap on one retry delay (Retry-After included)."
-    )
+    model_timeout: float = _from(ModelConfig, "request_timeout")
+    model_max_retries: int = _from(ModelConfig, "max_retries")
+    model_retry_base_delay: float = _from(ModelConfig, "retry_base_delay")
+    model_retry_max_delay: float = _from(ModelConfig, "retry_max_delay")
     data_dir: Path = Field(Path("./data"), description="SQLite file and workspaces.")
     api_keys: str = Field("", description="user:token,user2:token2 — Bearer tokens, each mapped to a user.")
     sandbox_image: str = Field("agent-worker-sandbox:latest", description="Sandbox image tag.")
     sandbox_base_image: str = Field("python:3.12-slim", description="Base the sandbox image is built from.")
-    sandbox_memory_mb: int = Field(512, ge=16, description="Memory limit per sandbox.")
-    sandbox_cpus: float = Field(1.0, gt=0, description="CPU limit per sandbox, in cores.")
-    sandbox_pids: int = Field(256, ge=16, description="Process limit per sandbox.")
-    sandbox_network: str = Field("none", description="Docker network mode of sandboxes.")
-    sandbox_tmp_mb: int = Field(64, ge=1, description="Size of each sandbox's /tmp tmpfs.")
-    sandbox_workspace_mb: int = Field(512, ge=1, description="Size of an ephemeral sandbox's /workspace.")
+    sandbox_memory_mb: int = _from(SandboxLimits, "memory_mb")
+    sandbox_cpus: float = _from(SandboxLimits, "cpus")
+    sandbox_pids: int = _from(SandboxLimits, "pids")
+    sandbox_network: str = _from(SandboxLimits, "network")
+    sandbox_tmp_mb: int = _from(SandboxLimits, "tmp_size_mb")
+    sandbox_workspace_mb: int = _from(SandboxLimits, "workspace_size_mb")
     sandbox_pool_size: int = Field(
         2, ge=0, le=64, description="Warm spare sandboxes kept started for /chat runs; 0 turns the pool off."
     )
-    tool_timeout: float = Field(60.0, gt=0, description="Default seconds per tool call.")
-    tool_max_timeout: float = Field(600.0, gt=0, description="Largest timeout a model may ask for.")
-    output_limit: int = Field(32_000, ge=256, description="Bytes kept per stream (head + tail).")
-    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, description="System prompt of every run.")
+    tool_timeout: float = _from(ToolConfig, "default_timeout")
+    tool_max_timeout: float = _from(ToolConfig, "max_timeout")
+    output_limit: int = _from(SandboxLimits, "output_limit_bytes")
+    system_prompt: str = _from(LoopConfig, "system_prompt")
     capabilities_file: Path | None = Field(
         None,
         description="JSON list of the global capabilities; unset: the built-in ones (docs/capabilities.md).",
@@ -115,8 +120,8 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(
         None, description="Names this worker's containers; default derived from the data directory."
     )
-    task_max_per_user: int = Field(1, ge=1, description="Active tasks per user; one more message is a 409.")
-    max_running_tasks: int = Field(4, ge=1, description="Tasks running at once; more wait as pending.")
+    task_max_per_user: int = _from(TaskLimits, "max_per_user")
+    max_running_tasks: int = _from(TaskLimits, "max_running")
     workspace_idle_timeout: float = Field(
         600.0, gt=0, description="Seconds a workspace's sandbox stays up after its last task."
     )
@@ -134,7 +139,7 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated Origin values a browser may call /mcp from; any other Origin is a 403.",
     )
-    shutdown_grace: float = Field(20.0, ge=0, description="Seconds running tasks get to finish on SIGTERM.")
+    shutdown_grace: float = _from(TaskLimits, "shutdown_grace")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
     max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1, description="Largest file accepted by the files API."

@@ -42,7 +42,7 @@ class ModelConfig(BaseModel):
     api_key: str = Field("not-needed", description="API key; local servers usually accept anything.")
     model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
     request_timeout: float = Field(120.0, gt=0, description="Seconds allowed for one model call.")
-    max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx and connection errors.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries on 429, 5xx and connection errors.")
     retry_base_delay: float = Field(0.5, ge=0, description="First backoff delay; doubles per retry.")
     retry_max_delay: float = Field(30.0, ge=0, description="Cap on one backoff delay, Retry-After included.")
     reasoning_effort: str | None = Field(None, description="Sent as reasoning_effort when set.")

@@ -20,7 +20,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runtime.errors import SandboxFailedError
-from sandbox.base import MAX_SOURCE_BYTES, ExecResult, OnOutput, Sandbox, validate_source
+from sandbox.base import MAX_SOURCE_BYTES, ExecResult, OnOutput, Sandbox, SandboxLimits, validate_source
 from sandbox.errors import SandboxError
 
 __all__ = [
@@ -61,7 +61,9 @@ class ToolConfig(BaseModel):
         "run's); None: a new python3 process per call.",
     )
     output_limit: int = Field(
-        32_000, ge=256, description="Per-stream head+tail cap; its head part is streamed as tool_output."
+        SandboxLimits.model_fields["output_limit_bytes"].default,  # the sandbox's capture cap
+        ge=256,
+        description="Per-stream head+tail cap; its head part is streamed as tool_output.",
     )
 
     def timeout_for(self, asked: float | None) -> float:
