@@ -123,20 +123,25 @@ class TaskManager:
         if self.conversation_busy(spec.conversation_id):
             raise ConflictError(f"conversation {spec.conversation_id} already has a running task")
         task_id = str(uuid.uuid4())
-        status: RunStatus = "pending" if self._slots.locked() else "running"
-        record = await self._store.create_run(
-            task_id,
-            spec.owner,
-            kind="task",
-            status=status,
-            workspace_id=spec.workspace_id,
-            conversation_id=spec.conversation_id,
-        )
-        sink = _TaskSink(self._store, self._notifier, task_id)
-        await sink.emit(
-            RunStarted(message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name)
-        )
+        # Admitted: counted before the first await, so a concurrent submit sees this task's place.
         self._specs[task_id] = spec
+        status: RunStatus = "pending" if self._slots.locked() else "running"
+        sink = _TaskSink(self._store, self._notifier, task_id)
+        try:
+            record = await self._store.create_run(
+                task_id,
+                spec.owner,
+                kind="task",
+                status=status,
+                workspace_id=spec.workspace_id,
+                conversation_id=spec.conversation_id,
+            )
+            await sink.emit(
+                RunStarted(message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name)
+            )
+        except BaseException:
+            del self._specs[task_id]
+            raise
         task = asyncio.create_task(self._execute(task_id, spec, sink, status), name=f"task-{task_id}")
         self._tasks[task_id] = task
         task.add_done_callback(lambda _: self._forget(task_id))

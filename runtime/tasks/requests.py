@@ -3,6 +3,7 @@
 ``POST /api/v1/messages``, capability invokes, A2A and MCP all describe the work as a
 :class:`TaskRequest`; :class:`TaskStarter` checks it (workspace, model, prompt, conversation)
 before it creates anything, then hands a :class:`~runtime.tasks.manager.TaskSpec` to the task manager.
+A request the task manager refuses (its per-user limit, a draining worker) creates nothing either.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from runtime.engine.loop import LoopConfig
 from runtime.engine.model_registry import ModelRegistry
 from runtime.engine.run_modes import RUN_MODES, RunModeName
 from runtime.engine.tools import ALL_TOOLS, ToolName
+from runtime.errors import ConflictError, UnavailableError
 from runtime.features.library import Library
 from runtime.store import RunRecord
 from runtime.tasks.conversations import Conversations
@@ -94,7 +96,14 @@ class TaskStarter:
             loop_config=LoopConfig(
                 system_prompt=system_prompt, tools=tools, reasoning_effort=mode.reasoning_effort
             ),
-            files_dir=self._workspaces.files_dir(owner, workspace_id),
+            files_dir=await self._workspaces.files_dir(owner, workspace_id),
         )
-        record = await self._tasks.submit(spec)
+        try:
+            record = await self._tasks.submit(spec)
+        except (ConflictError, UnavailableError):
+            # The task manager admits or refuses in one step (its limits change while we prepare);
+            # a refused request leaves nothing behind, so the conversation made for it goes too.
+            if request.conversation_id is None:
+                await self._conversations.delete(owner, workspace_id, conversation_id)
+            raise
         return StartedTask(record=record, conversation_id=conversation_id)

@@ -439,6 +439,38 @@ async def test_refused_message_creates_no_conversation(
     assert (await get(api, "/api/v1/conversations"))["conversations"] == []
 
 
+async def test_message_refused_as_409_creates_no_conversation(
+    api: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.extend([Hang(3), Reply("slow")])
+    running = await start(api)
+
+    refused = await api.post("/api/v1/messages", json={"message": "another"}, headers=ALICE)
+    invoked = await api.post("/api/v1/capabilities/general/invoke", json={"message": "x"}, headers=ALICE)
+
+    assert refused.status == 409, await refused.text()
+    assert invoked.status == 409, await invoked.text()
+    conversations = (await get(api, "/api/v1/conversations"))["conversations"]
+    assert [c["conversation_id"] for c in conversations] == [running["conversation_id"]]
+    await follow(api, running["task_id"])
+
+
+async def test_concurrent_messages_of_one_user_admit_one(
+    api: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.extend([Hang(1), Reply("the one")])
+
+    responses = await asyncio.gather(
+        *(api.post("/api/v1/messages", json={"message": f"m{n}"}, headers=ALICE) for n in range(4))
+    )
+
+    assert sorted(r.status for r in responses) == [202, 409, 409, 409]
+    (accepted,) = [await r.json() for r in responses if r.status == 202]
+    conversations = (await get(api, "/api/v1/conversations"))["conversations"]
+    assert [c["conversation_id"] for c in conversations] == [accepted["conversation_id"]]
+    await follow(api, accepted["task_id"])
+
+
 async def test_tool_output_streams_while_the_command_runs(
     make_client: ClientMaker, model_server: ScriptedModelServer
 ) -> None:
