@@ -44,11 +44,11 @@ from api.web.keys import (
     CAPABILITY_RUNS,
     CHAT_RUNNER,
     CONVERSATIONS,
-    DOCKER,
     IDEMPOTENCY,
     LIBRARY,
     MODELS,
     OPENAPI,
+    SANDBOX_HEALTH,
     SANDBOX_POOL,
     SANDBOXES,
     SETTINGS,
@@ -85,7 +85,6 @@ class Resources:
     """What the worker opens at start-up and must close at shutdown."""
 
     store: Store
-    docker: docker.DockerClient
     sandboxes: DockerSandboxFactory
     pool: WarmPool
     models: ModelRegistry
@@ -122,7 +121,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         models = ModelRegistry(settings.registered_models(), settings.default_model)
         stack.push_async_callback(models.aclose)
 
-        yield Resources(store=store, docker=client, sandboxes=sandboxes, pool=pool, models=models)
+        yield Resources(store=store, sandboxes=sandboxes, pool=pool, models=models)
 
 
 async def start_services(
@@ -131,8 +130,8 @@ async def start_services(
     """Builds every service from ``resources``, each after what it uses; ``stack`` gets their closing."""
     store, models = resources.store, resources.models
     app[STORE] = store
-    app[DOCKER] = resources.docker
     app[SANDBOXES] = resources.sandboxes
+    app[SANDBOX_HEALTH] = resources.sandboxes  # /health asks the backend, knowing only this
     app[SANDBOX_POOL] = resources.pool
     app[MODELS] = models
 

@@ -8,9 +8,12 @@ speaks HTTP: a streamed multipart body in, JSON or a streamed file out.
 
 from __future__ import annotations
 
+import math
 import mimetypes
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
@@ -191,6 +194,19 @@ class _OpenedFileResponse(web.FileResponse):
             return await super().prepare(request)
         finally:
             self._file.close()
+
+    # FileResponse rounds the file's mtime *up* to the second (so an If-Modified-Since of it
+    # matches the file), which put a file written this second after the response's Date: the
+    # current second, rounded down. A date in the future is replaced by now (RFC 9110 8.8.2.1).
+    @property
+    def last_modified(self) -> datetime | None:
+        return super().last_modified
+
+    @last_modified.setter
+    def last_modified(self, value: float | datetime | str | None) -> None:
+        if isinstance(value, int | float):
+            value = min(math.ceil(value), int(time.time()))
+        web.FileResponse.last_modified.fset(self, value)  # type: ignore[attr-defined]
 
 
 async def download_file(request: web.Request) -> web.StreamResponse:

@@ -15,9 +15,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.web.http import json_model
-from api.web.keys import DOCKER, OPENAPI, SETTINGS, STORE
+from api.web.keys import OPENAPI, SANDBOX_HEALTH, STORE
 from api.web.openapi import OpenAPIRegistry, Operation
-from sandbox.docker_engine.image import image_present
 
 __all__ = ["API_TITLE", "health_problem", "setup_meta_routes"]
 
@@ -58,12 +57,7 @@ async def health_problem(app: web.Application) -> str | None:
     """Why the worker cannot take work (None when healthy): store closed, engine down, image missing."""
     if STORE not in app:
         return "store not open"
-    image = app[SETTINGS].sandbox_image
-    try:
-        present = await image_present(app[DOCKER], image)
-    except Exception as e:  # engine down: unhealthy, not a 500
-        return f"docker engine unreachable: {type(e).__name__}"
-    return None if present else f"sandbox image {image} missing"
+    return await app[SANDBOX_HEALTH].problem()
 
 
 async def health(request: web.Request) -> web.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import docker
 from aiohttp import web
 
 from api.settings import Settings
@@ -14,12 +13,13 @@ from runtime.features.capability_runs import CapabilityRuns
 from runtime.features.idempotency import IdempotencyStore
 from runtime.features.library import Library
 from runtime.features.rate_limits import RateLimiter
+from runtime.health import SandboxHealth
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import TaskStarter
 from runtime.workspaces.records import Workspaces
-from sandbox.docker_engine.backend import DockerSandboxFactory
+from sandbox.base import SandboxFactory
 from sandbox.pool import WarmPool
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "CAPABILITY_RUNS",
     "CHAT_RUNNER",
     "CONVERSATIONS",
-    "DOCKER",
     "IDEMPOTENCY",
     "LIBRARY",
     "MODELS",
@@ -35,6 +34,7 @@ __all__ = [
     "PUBLIC_RATE_LIMITER",
     "REQUEST_ID",
     "SANDBOXES",
+    "SANDBOX_HEALTH",
     "SANDBOX_POOL",
     "SETTINGS",
     "STORE",
@@ -48,9 +48,9 @@ __all__ = [
 SETTINGS = web.AppKey("settings", Settings)
 OPENAPI = web.AppKey("openapi", OpenAPIRegistry)
 STORE = web.AppKey("store", Store)
-DOCKER = web.AppKey("docker", docker.DockerClient)
-SANDBOXES = web.AppKey("sandboxes", DockerSandboxFactory)
+SANDBOXES = web.AppKey("sandboxes", SandboxFactory)  # a protocol: only create_app knows the backend
 SANDBOX_POOL = web.AppKey("sandbox_pool", WarmPool)
+SANDBOX_HEALTH = web.AppKey("sandbox_health", SandboxHealth)
 MODELS = web.AppKey("models", ModelRegistry)
 LIBRARY = web.AppKey("library", Library)
 CHAT_RUNNER = web.AppKey("chat_runner", ChatRunner)

@@ -33,6 +33,7 @@ import docker.errors
 from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest, validate_source
 from sandbox.docker_engine.channel import Channel
 from sandbox.docker_engine.execution import Interpreter, run_call, run_cell
+from sandbox.docker_engine.image import image_present
 from sandbox.docker_engine.wire import (
     PROTOCOL_VERSION,
     HelloEvent,
@@ -186,6 +187,14 @@ class DockerSandboxFactory:
             yield DockerSandbox(self._client, container_id, channel, self._limits)
         finally:
             await asyncio.shield(self._remove_after(starting, name))
+
+    async def problem(self) -> str | None:
+        """Why no sandbox could start now (None if one could): the engine is down or the image missing."""
+        try:
+            present = await image_present(self._client, self._image)
+        except Exception as e:  # engine down: a health answer, not an exception
+            return f"docker engine unreachable: {type(e).__name__}"
+        return None if present else f"sandbox image {self._image} missing"
 
     async def reap_orphans(self) -> int:
         """Force-remove every container of this instance, whatever its state; returns how many."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,35 @@ async def test_a_file_of_many_chunks_arrives_intact(api: Client) -> None:
 
     assert uploaded["size"] == len(data)
     assert await download(api, "user_upload/blob.bin") == data
+
+
+@pytest.mark.parametrize("mtime_from_now", [0.5, 3600.5], ids=["written-this-second", "mtime-in-the-future"])
+async def test_last_modified_is_never_later_than_date(api: Client, mtime_from_now: float) -> None:
+    await ok(await upload(api, "fresh.txt", b"new"))
+    path = files_dir(api, "alice") / "user_upload" / "fresh.txt"
+    os.utime(path, (path.stat().st_atime, int(time.time()) + mtime_from_now))
+
+    response = await api.get(
+        "/api/v1/files/download", params={"path": "user_upload/fresh.txt"}, headers=ALICE
+    )
+
+    assert response.status == 200
+    last_modified = parsedate_to_datetime(response.headers["Last-Modified"])
+    assert last_modified <= parsedate_to_datetime(response.headers["Date"])
+
+
+async def test_an_older_file_keeps_its_last_modified_and_revalidates(api: Client) -> None:
+    await ok(await upload(api, "old.txt", b"old"))
+    path = files_dir(api, "alice") / "user_upload" / "old.txt"
+    os.utime(path, (1_700_000_000, 1_700_000_000.25))
+    url = "/api/v1/files/download?path=user_upload/old.txt"
+
+    response = await api.get(url, headers=ALICE)
+    again = await api.get(url, headers={**ALICE, "If-Modified-Since": response.headers["Last-Modified"]})
+
+    # rounded up, as aiohttp does, so a client's If-Modified-Since of it matches the file
+    assert response.headers["Last-Modified"] == "Tue, 14 Nov 2023 22:13:21 GMT"
+    assert again.status == 304
 
 
 async def test_upload_into_a_sub_directory_in_either_field_order(api: Client) -> None:

@@ -11,8 +11,8 @@ import docker
 import docker.errors
 import pytest
 
-from sandbox.base import MAX_SOURCE_BYTES, SandboxRequest
-from sandbox.docker_engine.backend import LABEL_INSTANCE, DockerSandbox
+from sandbox.base import MAX_SOURCE_BYTES, SandboxLimits, SandboxRequest
+from sandbox.docker_engine.backend import LABEL_INSTANCE, DockerSandbox, DockerSandboxFactory
 from sandbox.errors import SandboxStartError
 from tests.sandbox.conftest import FactoryMaker, instance_containers
 
@@ -283,3 +283,15 @@ async def test_reap_orphans_removes_only_this_instances_containers(
         assert [c["Id"] for c in instance_containers(docker_client, other_instance)] == [other]
     finally:
         docker_client.api.remove_container(other, force=True)
+
+async def test_the_factory_tells_the_health_check_what_keeps_sandboxes_from_starting(
+    make_factory: FactoryMaker,
+) -> None:
+    # Nothing listens on port 1. (A missing unix socket would do, but docker-py leaks the socket then.)
+    unreachable = docker.DockerClient(base_url="tcp://127.0.0.1:1", version="1.41")
+    try:
+        down = DockerSandboxFactory(unreachable, "any:tag", SandboxLimits(), "no-instance")
+        assert (await down.problem() or "").startswith("docker engine unreachable: ")
+    finally:
+        unreachable.close()
+    assert await make_factory().problem() is None  # a missing image: tests/api/test_models.py
