@@ -19,6 +19,8 @@ failure of ours or of the caller, and is mapped to HTTP in one place (``api.web.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 __all__ = [
     "AgentWorkerError",
     "ConflictError",
@@ -31,6 +33,7 @@ __all__ = [
     "SandboxFailedError",
     "UnavailableError",
     "UnprocessableError",
+    "describe_validation_error",
 ]
 
 
@@ -76,3 +79,11 @@ class SandboxFailedError(RunError):
 
 class IterationLimitError(RunError):
     """The run used all its iterations and the model still wanted to call tools."""
+
+
+def describe_validation_error(e: ValidationError, whole: str = "body") -> str:
+    """Each problem as ``field.path: message``, joined by "; "; ``whole`` names the value itself.
+
+    The one wording of a refused value, whoever reads it: an API caller or the model.
+    """
+    return "; ".join(f"{'.'.join(map(str, err['loc'])) or whole}: {err['msg']}" for err in e.errors())

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "MAX_SOURCE_BYTES",
+    "SANDBOX_UID",
     "ExecResult",
     "OnOutput",
     "Sandbox",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 MAX_SOURCE_BYTES = 100_000  # one argv string; the kernel refuses more than 128 KiB (MAX_ARG_STRLEN)
+
+SANDBOX_UID = 1000
+"""The user and group sandbox commands run as; what the worker hands a sandbox belongs to it."""
 
 OnOutput: TypeAlias = Callable[[str, bytes], Awaitable[None]]
 """Called with each chunk of a command's output as it arrives: the stream name ("stdout" or

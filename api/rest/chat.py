@@ -11,14 +11,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.web.http import json_model, parse_body
+from api.web.http import MAX_MESSAGE_CHARS, json_model, parse_body
 from api.web.keys import CHAT_RUNNER, USER
 from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.engine.events import Event, ModelResponse, ToolCall, ToolResult, Usage
 
 __all__ = ["ChatRequest", "ChatResponse", "chat_logs", "setup_chat_routes"]
-
-MAX_MESSAGE_CHARS = 100_000
 
 
 class ChatRequest(BaseModel):

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.rest.workspaces import workspace_of
-from api.web.http import json_model, parse_body
+from api.web.http import MAX_MESSAGE_CHARS, json_model, parse_body
 from api.web.keys import CONVERSATIONS, TASK_STARTER, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.engine.run_modes import RunModeName
@@ -21,8 +21,6 @@ from runtime.tasks.conversations import ConversationRecord
 from runtime.tasks.requests import TaskRequest
 
 __all__ = ["setup_conversation_routes"]
-
-MAX_MESSAGE_CHARS = 100_000
 
 
 class ConversationCreated(BaseModel):

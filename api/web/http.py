@@ -8,19 +8,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from runtime.errors import InputError
+from runtime.errors import InputError, describe_validation_error
 
-__all__ = ["describe_validation_error", "json_model", "parse_body", "parse_query"]
+__all__ = ["MAX_MESSAGE_CHARS", "describe_validation_error", "json_model", "parse_body", "parse_query"]
 
 M = TypeVar("M", bound=BaseModel)
 
-
-def describe_validation_error(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+MAX_MESSAGE_CHARS = 100_000
+"""The longest message a user may send, to ``/chat`` or to a conversation."""
 
 
 async def parse_body(request: web.Request, model: type[M], *, allow_empty: bool = False) -> M:

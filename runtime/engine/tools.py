@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from runtime.errors import SandboxFailedError
+from runtime.errors import SandboxFailedError, describe_validation_error
 from sandbox.base import MAX_SOURCE_BYTES, ExecResult, OnOutput, Sandbox, SandboxLimits, validate_source
 from sandbox.errors import SandboxError
 
@@ -222,11 +222,10 @@ async def execute_tool_call(
     try:
         args = args_model.model_validate(parsed)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}" for err in e.errors()
-        )
         # No full stop added: a refusal's own message may end with one (and go on to say what to do).
-        return ToolOutcome.rejected(f"Invalid arguments for {name}: {problems}")
+        return ToolOutcome.rejected(
+            f"Invalid arguments for {name}: {describe_validation_error(e, whole='arguments')}"
+        )
     return await run_tool(args, get_sandbox, config, on_output)
 
 

@@ -23,6 +23,7 @@ from typing import BinaryIO, Literal
 from pydantic import BaseModel, Field
 
 from runtime.errors import AgentWorkerError, ConflictError, InputError, NotFoundError, PayloadTooLargeError
+from sandbox.base import SANDBOX_UID
 
 __all__ = [
     "MAX_LIST_DEPTH",
@@ -37,7 +38,6 @@ __all__ = [
     "split_path",
 ]
 
-SANDBOX_UID = 1000  # the user sandbox commands run as (the README's image contract)
 UPLOAD_DIR = "user_upload"
 MAX_LIST_ENTRIES = 10_000
 MAX_LIST_DEPTH = 64  # each level holds a descriptor while the walk is below it

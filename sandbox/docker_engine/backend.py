@@ -30,7 +30,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest, validate_source
+from sandbox.base import SANDBOX_UID, ExecResult, OnOutput, SandboxLimits, SandboxRequest, validate_source
 from sandbox.docker_engine.channel import Channel
 from sandbox.docker_engine.execution import Interpreter, run_call, run_cell
 from sandbox.docker_engine.image import image_present
@@ -60,8 +60,7 @@ LABEL_RUN = "agent-worker.run"
 LABEL_POOL = "agent-worker.pool"  # a warm-pool spare (sandbox.pool)
 
 WORKDIR = "/workspace"
-_SANDBOX_UID = 1000
-_SANDBOX_USER = f"{_SANDBOX_UID}:{_SANDBOX_UID}"
+_SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 _OOM_SIGNAL_EXIT = 128 + 9  # a process killed by SIGKILL, which is what the OOM killer sends
 _START_TIMEOUT = 30.0  # from `start` to the executor's hello: a python3 start on a loaded host
 _ANSWER_TIMEOUT = 10.0  # for a request the executor answers at once (hello, oom_kills)
@@ -230,7 +229,7 @@ class DockerSandboxFactory:
         if request.workspace_dir is None:
             tmpfs[WORKDIR] = (
                 f"rw,exec,nosuid,nodev,size={limits.workspace_size_mb}m,"
-                f"uid={_SANDBOX_UID},gid={_SANDBOX_UID},mode=0755"
+                f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0755"
             )
         else:
             volumes[str(request.workspace_dir.resolve())] = {"bind": WORKDIR, "mode": "rw"}
@@ -304,6 +303,6 @@ def _prepare_workspace(path: Path) -> None:
     """
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        os.chown(path, _SANDBOX_UID, _SANDBOX_UID)
-    elif path.stat().st_uid != _SANDBOX_UID:
+        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    elif path.stat().st_uid != SANDBOX_UID:
         path.chmod(0o777)
