@@ -284,6 +284,7 @@ async def test_reap_orphans_removes_only_this_instances_containers(
     finally:
         docker_client.api.remove_container(other, force=True)
 
+
 async def test_the_factory_tells_the_health_check_what_keeps_sandboxes_from_starting(
     make_factory: FactoryMaker,
 ) -> None:
