@@ -89,7 +89,7 @@ async def test_startup_fails_clearly_when_the_image_cannot_be_built(
         try:
             await runner.setup()
         finally:
-            await runner.cleanup()  # what run_app does: closes the contexts that did start
+            await runner.cleanup()  # a no-op: the failed start-up closed what it had opened
 
     assert f"building sandbox image {tag} from {empty_base} failed" in str(failure.value)
     assert not docker_client.images.list(name=tag)
