@@ -11,10 +11,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 __all__ = [
     "MAX_SOURCE_BYTES",
+    "PROCESS_RESERVE_MB",
     "SANDBOX_UID",
     "ExecResult",
     "OnOutput",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 MAX_SOURCE_BYTES = 100_000  # one argv string; the kernel refuses more than 128 KiB (MAX_ARG_STRLEN)
+
+PROCESS_RESERVE_MB = 64
+"""Memory no tmpfs may take: the executor, a shell and a small command fit in it."""
 
 SANDBOX_UID = 1000
 """The user and group sandbox commands run as; what the worker hands a sandbox belongs to it."""
@@ -89,19 +93,39 @@ class ExecResult(BaseModel):
 
 
 class SandboxLimits(BaseModel):
-    """Resource limits applied to every sandbox container."""
+    """Resource limits applied to every sandbox container.
+
+    The tmpfs mounts (``/tmp``, an ephemeral ``/workspace``, ``/dev/shm``) hold their files in the
+    container's memory, charged to ``memory_mb``: together they must leave
+    :data:`PROCESS_RESERVE_MB` of it to processes, so that filling every one of them ends in
+    "No space left on device" while the executor and the next command still have room, rather
+    than in an out-of-memory kill that no process's size would explain.
+    """
 
     memory_mb: int = Field(512, ge=16, description="Memory limit (no swap beyond it).")
     cpus: float = Field(1.0, gt=0, description="CPU quota in cores.")
     pids: int = Field(256, ge=16, description="Maximum number of processes (contains fork bombs).")
     tmp_size_mb: int = Field(64, ge=1, description="Size of the tmpfs mounted at /tmp.")
     workspace_size_mb: int = Field(
-        512, ge=1, description="Size of the tmpfs /workspace of ephemeral sandboxes."
+        256, ge=1, description="Size of the tmpfs /workspace of ephemeral sandboxes."
     )
+    shm_size_mb: int = Field(64, ge=1, description="Size of the tmpfs /dev/shm (shared memory).")
     network: str = Field("none", description="Docker network mode; 'none' cuts the sandbox off.")
     output_limit_bytes: int = Field(
         32_000, ge=256, description="Per-stream capture cap; beyond it the head and tail are kept."
     )
+
+    @model_validator(mode="after")
+    def _tmpfs_leaves_room_for_processes(self) -> SandboxLimits:
+        tmpfs = self.tmp_size_mb + self.workspace_size_mb + self.shm_size_mb
+        if tmpfs > self.memory_mb - PROCESS_RESERVE_MB:
+            raise ValueError(
+                f"the sandbox tmpfs mounts (/tmp {self.tmp_size_mb} MB, /workspace "
+                f"{self.workspace_size_mb} MB, /dev/shm {self.shm_size_mb} MB) live in its memory "
+                f"({self.memory_mb} MB) and must leave {PROCESS_RESERVE_MB} MB of it to processes: "
+                "make them smaller or the memory limit larger"
+            )
+        return self
 
 
 class SandboxRequest(BaseModel):

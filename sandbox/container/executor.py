@@ -40,6 +40,7 @@ own sandbox's calls, and the worker validates every event it reads.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import selectors
@@ -47,6 +48,8 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
+from errno import EINVAL
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -497,28 +500,16 @@ class Executor:
         """Start ``argv`` in a new session, stdin /dev/null, stdout and stderr into the given pipes.
 
         ``more`` are further (fd, as fd) pairs the process gets; ``env`` replaces the environment.
+        The process is the OOM killer's first choice (see :func:`start_process`).
 
         When the pids limit is full, what earlier calls left running is killed, largest first, so
         that a fork bomb left in the background does not make the sandbox useless.
         """
+        actions = ((out_w, 1), (err_w, 2), *more)
         attempt = 0
         while True:
             try:
-                return os.posix_spawnp(
-                    argv[0],
-                    argv,
-                    os.environ if env is None else env,
-                    file_actions=[
-                        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                        (os.POSIX_SPAWN_DUP2, out_w, 1),
-                        (os.POSIX_SPAWN_DUP2, err_w, 2),
-                        *((os.POSIX_SPAWN_DUP2, fd, target) for fd, target in more),
-                    ],
-                    setsid=True,
-                    setsigmask=(),
-                    # Python ignores these; an ignored signal would stay ignored across exec.
-                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-                )
+                return start_process(argv, os.environ if env is None else env, actions)
             except BlockingIOError:  # EAGAIN: the pids limit is full
                 attempt += 1
                 if attempt == _SPAWN_TRIES:
@@ -546,6 +537,58 @@ class Executor:
         view = memoryview(data)
         while view:
             view = view[os.write(1, view) :]
+
+
+def start_process(argv: list[str], env: Mapping[str, str], fds: tuple[tuple[int, int], ...]) -> int:
+    """Fork and exec ``argv`` in a new session with stdin /dev/null and ``fds`` as (fd, as fd).
+
+    Before it execs, the child makes itself the OOM killer's first choice (``oom_score_adj``
+    1000; raising it needs no privilege, lowering it would): the sandbox's tmpfs mounts and any
+    memory a command holds outside its own pages (a memfd, say) are charged to the container's
+    memory limit but to no process, so without this the OOM killer picks the largest process,
+    which is this executor, and the sandbox dies with the command. Everything the command starts
+    inherits the score. ``posix_spawn`` cannot write a file between fork and exec, hence the fork.
+    An exec that fails is raised here as the ``OSError`` it was, like ``posix_spawn`` would.
+    """
+    errors_r, errors_w = os.pipe()  # close-on-exec: EOF tells the parent the exec happened
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(errors_r)
+        os.close(errors_w)
+        raise
+    if pid == 0:  # the child: nothing here may return into the executor's loop
+        try:
+            # First: until then this copy of the executor is as likely a victim as the executor.
+            # A runtime without a writable score still runs the command.
+            with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+            os.setsid()
+            os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+            for fd, target in fds:
+                os.dup2(fd, target)
+            signal.set_wakeup_fd(-1)
+            # Python ignores these; an ignored signal would stay ignored across exec.
+            for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            os.execvpe(argv[0], argv, env)
+        except BaseException as e:
+            os.write(errors_w, b"%d" % (getattr(e, "errno", None) or EINVAL))
+        finally:
+            os._exit(127)
+    os.close(errors_w)
+    try:
+        report = b""
+        while chunk := os.read(errors_r, 64):
+            report += chunk
+    finally:
+        os.close(errors_r)
+    if report:
+        os.waitpid(pid, 0)
+        errno = int(report)
+        raise OSError(errno, os.strerror(errno), argv[0])
+    return pid
 
 
 def kill_session(session: int) -> int:

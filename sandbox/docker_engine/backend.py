@@ -2,7 +2,10 @@
 
 Containers run as uid 1000 with every capability dropped, no new privileges, no network (by
 default), a read-only root, tmpfs ``/tmp`` and ``/workspace`` (or a bind-mounted workspace), and
-pids/memory/CPU limits; ``docker-init`` is PID 1 so orphans are reaped. The Docker socket is never
+pids/memory/CPU limits; ``docker-init`` is PID 1 so orphans are reaped. The tmpfs mounts live in
+the memory limit and are sized to leave room for processes (:class:`~sandbox.base.SandboxLimits`),
+and every command is the OOM killer's first choice, never the executor (see
+:func:`sandbox.container.executor.start_process`). The Docker socket is never
 mounted. Every container is labelled with the worker instance that made it, so a restarted worker
 removes what a crashed one left behind (:meth:`DockerSandboxFactory.reap_orphans`).
 
@@ -258,6 +261,7 @@ class DockerSandboxFactory:
             "pids_limit": limits.pids,
             "mem_limit": memory,
             "memswap_limit": memory,  # equal to the memory limit: no swap on top
+            "shm_size": f"{limits.shm_size_mb}m",  # counted in SandboxLimits' tmpfs budget
             "nano_cpus": int(limits.cpus * 1_000_000_000),
             "read_only": True,
             "init": True,

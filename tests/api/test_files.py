@@ -424,7 +424,7 @@ async def test_the_sandbox_shares_the_workspace(
 ) -> None:
     await ok(await upload(api, "input.txt", b"from the user\n", path="in"))
     factory = DockerSandboxFactory(
-        docker_client, sandbox_image, SandboxLimits(memory_mb=256, tmp_size_mb=16), instance_id
+        docker_client, sandbox_image, SandboxLimits(memory_mb=256, workspace_size_mb=32), instance_id
     )
     request = SandboxRequest(owner="alice", run_id="files-test", workspace_dir=files_dir(api, "alice"))
 

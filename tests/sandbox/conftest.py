@@ -13,7 +13,13 @@ from sandbox.docker_engine.backend import DockerSandbox, DockerSandboxFactory
 from tests.conftest import instance_containers
 
 # Small limits keep the tests fast and the OOM and fork-bomb cases cheap.
-TEST_LIMITS: dict[str, Any] = {"memory_mb": 256, "pids": 128, "tmp_size_mb": 16, "workspace_size_mb": 32}
+TEST_LIMITS: dict[str, Any] = {
+    "memory_mb": 256,
+    "pids": 128,
+    "tmp_size_mb": 16,
+    "workspace_size_mb": 32,
+    "shm_size_mb": 16,
+}
 
 FactoryMaker = Callable[..., DockerSandboxFactory]
 

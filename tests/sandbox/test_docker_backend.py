@@ -150,7 +150,7 @@ async def test_root_is_read_only_and_scratch_dirs_are_writable(sandbox: DockerSa
 
 
 async def test_memory_limit_is_reported_as_oom(make_factory: FactoryMaker) -> None:
-    async with make_factory(memory_mb=64).open(REQUEST) as sandbox:
+    async with make_factory(memory_mb=128).open(REQUEST) as sandbox:
         result = await sandbox.run_python("x = bytearray(256 * 1024 * 1024)\nprint('survived')", 30)
         after = await sandbox.run_bash("echo ok", 10)
         plain_kill = await sandbox.run_bash("kill -KILL $$", 10)
@@ -160,6 +160,53 @@ async def test_memory_limit_is_reported_as_oom(make_factory: FactoryMaker) -> No
     assert after.stdout.text == "ok\n"
     assert plain_kill.exit_code == 137
     assert not plain_kill.oom_killed  # a SIGKILL that was not the OOM killer's
+
+
+# Memory the command holds but no process's size shows: the OOM killer must still pick the command.
+_MEMFD_HOG = """
+import os
+fd = os.memfd_create("hog")
+chunk = b"x" * (1 << 20)
+while True:
+    os.write(fd, chunk)
+"""
+
+
+async def test_commands_are_the_oom_victims_never_the_executor(make_factory: FactoryMaker) -> None:
+    async with make_factory(memory_mb=128).open(REQUEST) as sandbox:
+        scores = await sandbox.run_bash("cat /proc/self/oom_score_adj /proc/1/oom_score_adj", 10)
+        cell = await sandbox.run_python("print(open('/proc/self/oom_score_adj').read())", 10, session="s")
+        hog = await sandbox.run_python(_MEMFD_HOG, 30)
+        alive = await sandbox.alive()
+        after = await sandbox.run_bash("echo ok", 10)
+    assert scores.stdout.text == "1000\n0\n"  # the command, and docker-init (the executor's parent)
+    assert cell.stdout.text.strip() == "1000"
+    assert hog.exit_code == 137
+    assert hog.oom_killed
+    assert alive
+    assert after.stdout.text == "ok\n"
+
+
+async def test_filling_every_tmpfs_says_no_space_and_the_sandbox_lives_on(
+    make_factory: FactoryMaker,
+) -> None:
+    limits = SandboxLimits()  # the defaults: what a /chat run gets
+    async with make_factory(**limits.model_dump()).open(REQUEST) as sandbox:
+        fills = [
+            await sandbox.run_bash(f"dd if=/dev/zero of={mount}/fill bs=1M count=1024", 60)
+            for mount in ("/workspace", "/tmp", "/dev/shm")
+        ]
+        hog = await sandbox.run_python("x = bytearray(1024 * 1024 * 1024)", 30)
+        after = await sandbox.run_python("print('ok')", 10)
+        sizes = await sandbox.run_bash("du -sm /workspace/fill /tmp/fill /dev/shm/fill | cut -f1", 10)
+    for fill in fills:
+        assert fill.exit_code == 1, fill
+        assert "No space left on device" in fill.stderr.text
+        assert not fill.oom_killed
+    assert hog.oom_killed  # with every tmpfs full, a memory hog still takes only itself down
+    assert after.stdout.text == "ok\n"
+    expected = [limits.workspace_size_mb, limits.tmp_size_mb, limits.shm_size_mb]
+    assert sizes.stdout.text.split() == [str(size) for size in expected]
 
 
 async def test_pids_limit_contains_a_fork_bomb(make_factory: FactoryMaker) -> None:
