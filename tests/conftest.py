@@ -1,7 +1,9 @@
 """Fixtures every test package shares: a Docker client, the sandbox image, a per-test instance id.
 
 Docker tests skip when no engine answers or when neither the sandbox image nor its base is on the
-engine: the build never pulls, and nothing here may reach a registry.
+engine: the build never pulls, and nothing here may reach a registry. A test is a Docker test when
+it uses ``docker_client``, directly or through another fixture: it gets the ``docker`` marker here,
+so ``pytest -m "not docker"`` is the fast tier, which needs no engine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from sandbox.docker_engine.image import ensure_image, image_present
 
 SANDBOX_IMAGE = os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test")
 BASE_IMAGE = os.environ.get("AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Marked by what the test uses rather than by hand, so a new Docker test cannot miss the marker.
+    for item in items:
+        if "docker_client" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +66,7 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
     if not present and not asyncio.run(image_present(docker_client, BASE_IMAGE)):
         # A missing base would make the engine pull it: skip rather than reach a registry.
         pytest.skip(f"neither {SANDBOX_IMAGE} nor its base {BASE_IMAGE} is on the engine")
-    asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
-    return SANDBOX_IMAGE
+    return asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
 
 
 def instance_containers(client: docker.DockerClient, instance: str) -> list[dict[str, Any]]:
