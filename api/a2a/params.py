@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.web.http import describe_validation_error
+from api.web.http import MAX_INT, describe_validation_error
 from api.web.jsonrpc import INVALID_PARAMS, RpcError
 
 __all__ = [
@@ -75,7 +75,7 @@ class Message(_Params):
 class SendConfiguration(_Params):
     blocking: bool | None = None  # 0.3; unset: blocking
     return_immediately: bool | None = Field(None, alias="returnImmediately")  # 1.0; unset: blocking
-    history_length: int | None = Field(None, ge=0, alias="historyLength")
+    history_length: int | None = Field(None, ge=0, le=MAX_INT, alias="historyLength")
 
 
 class SendParams(_Params):
@@ -106,7 +106,7 @@ class SendParams(_Params):
 
 class TaskParams(_Params):
     id: str = Field(min_length=1, max_length=100)
-    history_length: int | None = Field(None, ge=0, alias="historyLength")
+    history_length: int | None = Field(None, ge=0, le=MAX_INT, alias="historyLength")
 
 
 class ListParams(_Params):
@@ -114,16 +114,21 @@ class ListParams(_Params):
     status: str | None = Field(None, description="A TaskState, e.g. TASK_STATE_WORKING.")
     page_size: int = Field(50, ge=1, le=100, alias="pageSize")
     page_token: str = Field("", alias="pageToken")
-    history_length: int | None = Field(None, ge=0, alias="historyLength")
+    history_length: int | None = Field(None, ge=0, le=MAX_INT, alias="historyLength")
     status_timestamp_after: datetime | None = Field(None, alias="statusTimestampAfter")
     include_artifacts: bool = Field(False, alias="includeArtifacts")
 
     def offset(self) -> int:
         if not self.page_token:
             return 0
-        if not self.page_token.isdigit():
+        token = self.page_token
+        # str.isdigit also passes digits int() refuses ("²"); the bound keeps SQLite's OFFSET in range.
+        if (
+            not (token.isascii() and token.isdigit() and len(token) <= len(str(MAX_INT)))
+            or int(token) > MAX_INT
+        ):
             raise RpcError(INVALID_PARAMS, "pageToken is not one this server issued")
-        return int(self.page_token)
+        return int(token)
 
 
 def parse_params(model: type[P], params: dict[str, Any]) -> P:

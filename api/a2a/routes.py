@@ -40,7 +40,18 @@ from api.a2a.params import (
 )
 from api.a2a.wire import TERMINAL, Dialect, TaskView, send_result, status_of_state, task_object, update_result
 from api.web.errors import register_envelope
-from api.web.jsonrpc import INVALID_PARAMS, Call, Method, RpcError, Stream, StreamItem, http_error_body, serve
+from api.web.http import last_event_id
+from api.web.jsonrpc import (
+    INVALID_PARAMS,
+    Call,
+    JsonRpcHttpError,
+    Method,
+    RpcError,
+    Stream,
+    StreamItem,
+    http_error_body,
+    serve,
+)
 from api.web.keys import CAPABILITY_RUNS, CONVERSATIONS, STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.errors import NotFoundError
@@ -112,19 +123,6 @@ async def _updates(
             yield result, str(stored.offset) if number == len(results) else None
 
 
-def _last_event_id(request: web.Request) -> int | None:
-    raw = request.headers.get("Last-Event-ID")
-    if raw is None:
-        return None
-    try:
-        offset = int(raw)
-    except ValueError:
-        raise RpcError(
-            INVALID_PARAMS, f"Last-Event-ID must be an event id this stream sent, got {raw!r}"
-        ) from None
-    return max(offset, -1)
-
-
 # --- methods ---------------------------------------------------------------------------------------
 
 
@@ -176,7 +174,7 @@ async def subscribe(request: web.Request, call: Call, dialect: Dialect) -> Strea
     _check_version(request)
     params = parse_params(TaskParams, call.params)
     record = await _task(request, params.id)
-    return Stream(_updates(request, record, dialect, _last_event_id(request)))
+    return Stream(_updates(request, record, dialect, last_event_id(request)))
 
 
 async def _legacy_dialect(request: web.Request, record: RunRecord) -> Dialect:
@@ -289,6 +287,7 @@ def setup_a2a_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
                 "204": {"description": "Only notifications were sent: nothing to answer"},
             },
             description="Methods: " + ", ".join(METHODS),
+            error_model=JsonRpcHttpError,
         ),
         a2a_endpoint,
     )

@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.web.errors import register_envelope
-from api.web.http import parse_body, parse_query
+from api.web.http import MAX_INT, parse_body, parse_query
 from api.web.idempotency import REPLAYED_HEADER
 from api.web.keys import (
     CAPABILITIES,
@@ -63,7 +63,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     category: str | None = Field(None, max_length=64, description="Only capabilities of this category.")
-    page: int = Field(1, ge=1, description="Page number, from 1.")
+    page: int = Field(1, ge=1, le=MAX_INT, description="Page number, from 1.")
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="Items per page (at most 100).")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from api.mcp.tools import Caller, Tool, ToolArgs
+from api.web.http import MAX_INT
 from runtime.engine.run_modes import RunModeName
 from runtime.errors import InputError
 from runtime.features.capabilities import Capabilities
@@ -60,7 +61,7 @@ class SearchArgs(ToolArgs):
         "", max_length=200, description="Words that must all appear in the id, name, description or category."
     )
     category: str | None = Field(None, description="Only this category.")
-    page: int = Field(1, ge=1, description="Page number, from 1.")
+    page: int = Field(1, ge=1, le=MAX_INT, description="Page number, from 1.")
     page_size: int = Field(20, ge=1, le=100, description="Items per page.")
 
 

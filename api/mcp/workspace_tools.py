@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.mcp.tools import Caller, Tool, ToolArgs
+from api.web.http import MAX_INT
 from runtime.engine import tools as agent_tools
 from runtime.engine.runs import LazySandbox
 from runtime.engine.tools import ToolConfig, ToolOutcome, run_tool
@@ -47,8 +48,12 @@ class ListFilesArgs(ToolArgs):
 
 class ReadFileArgs(ToolArgs):
     path: str = Field(min_length=1, description="File to read, relative to the workspace root.")
-    offset: int = Field(0, ge=0, description="First byte to read: next_offset of the previous part.")
-    max_bytes: int | None = Field(None, ge=1, description="Most bytes to read (default and cap: the limit).")
+    offset: int = Field(
+        0, ge=0, le=MAX_INT, description="First byte to read: next_offset of the previous part."
+    )
+    max_bytes: int | None = Field(
+        None, ge=1, le=MAX_INT, description="Most bytes to read (default and cap: the limit)."
+    )
 
 
 class FileContent(BaseModel):

@@ -15,10 +15,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.web.http import json_model, parse_query
+from api.web.http import MAX_INT, json_model, last_event_id, parse_query
 from api.web.keys import STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.errors import InputError
 from runtime.store import RunRecord, StoredEvent
 from runtime.tasks.follow import PAGE_SIZE, Heartbeat, find_task, follow, read_page
 
@@ -30,7 +29,7 @@ MAX_WAIT = 30.0
 class PollQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    from_: int = Field(0, alias="from", ge=0, description="First event offset to return.")
+    from_: int = Field(0, alias="from", ge=0, le=MAX_INT, description="First event offset to return.")
     wait: float = Field(0.0, ge=0, le=MAX_WAIT, description="Seconds to hold the poll open for a new event.")
     limit: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE, description="Most events in one answer.")
 
@@ -97,16 +96,8 @@ async def poll_task(request: web.Request) -> web.Response:
 
 
 def _sse_start(request: web.Request, query: PollQuery) -> int:
-    last = request.headers.get("Last-Event-ID")
-    if last is None:
-        return query.from_
-    try:
-        offset = int(last)
-    except ValueError:
-        raise InputError(f"Last-Event-ID must be an event offset, got {last!r}") from None
-    if offset < -1:
-        raise InputError("Last-Event-ID must be >= 0")
-    return offset + 1
+    last = last_event_id(request)
+    return query.from_ if last is None else last + 1
 
 
 async def stream_task(request: web.Request) -> web.StreamResponse:
