@@ -66,7 +66,8 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
     if not present and not asyncio.run(image_present(docker_client, BASE_IMAGE)):
         # A missing base would make the engine pull it: skip rather than reach a registry.
         pytest.skip(f"neither {SANDBOX_IMAGE} nor its base {BASE_IMAGE} is on the engine")
-    return asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
+    asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
+    return SANDBOX_IMAGE
 
 
 def instance_containers(client: docker.DockerClient, instance: str) -> list[dict[str, Any]]:
