@@ -37,6 +37,7 @@ from runtime.features.capabilities import (
 from runtime.features.library import NAME_PATTERN
 from runtime.features.rate_limits import RateLimit
 from runtime.tasks.manager import TaskLimits
+from runtime.workspaces.records import WorkspaceConfig
 from sandbox.base import SandboxLimits
 
 __all__ = ["SINGLE_MODEL_KEY", "ModelSetting", "Settings"]
@@ -124,6 +125,11 @@ class Settings(BaseSettings):
     max_running_tasks: int = _from(TaskLimits, "max_running")
     workspace_idle_timeout: float = Field(
         600.0, gt=0, description="Seconds a workspace's sandbox stays up after its last task."
+    )
+    workspace_max_mb: int = Field(
+        1024,
+        ge=0,
+        description="Disk quota of each workspace in MiB (a loop-mounted filesystem each; needs root); 0: none.",
     )
     mcp_wait_seconds: float = Field(
         50.0, ge=0, description="Longest an MCP run_agent / get_task call waits for the answer."
@@ -298,6 +304,9 @@ class Settings(BaseSettings):
         return RateLimit(
             per_minute=self.public_rate_limit_per_minute, concurrency=self.public_rate_limit_concurrency
         )
+
+    def workspace_settings(self) -> WorkspaceConfig:
+        return WorkspaceConfig(root=self.data_dir / "workspaces", max_mb=self.workspace_max_mb)
 
     def sandbox_limits(self) -> SandboxLimits:
         return SandboxLimits(

@@ -89,7 +89,7 @@ _FILE_RESPONSE: dict[str, Any] = {
 
 async def _workspace_files(request: web.Request) -> WorkspaceFiles:
     workspace_id = await workspace_of(request)
-    return WorkspaceFiles(request.app[WORKSPACES].files_dir(request[USER], workspace_id))
+    return WorkspaceFiles(await request.app[WORKSPACES].files_dir(request[USER], workspace_id))
 
 
 @contextmanager

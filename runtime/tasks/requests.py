@@ -96,7 +96,7 @@ class TaskStarter:
             loop_config=LoopConfig(
                 system_prompt=system_prompt, tools=tools, reasoning_effort=mode.reasoning_effort
             ),
-            files_dir=self._workspaces.files_dir(owner, workspace_id),
+            files_dir=await self._workspaces.files_dir(owner, workspace_id),
         )
         try:
             record = await self._tasks.submit(spec)

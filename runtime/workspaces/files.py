@@ -6,6 +6,10 @@ caller gives is never looked up by name from the root: each component is opened 
 parent's descriptor with ``O_NOFOLLOW``, and a symlink anywhere on the way is refused, wherever it
 points. What was checked is what gets used: there is no second lookup a swap could redirect.
 Listing never follows symlinks either; it shows them as ``symlink`` entries.
+
+A workspace with a quota is a filesystem of that size (:mod:`runtime.workspaces.volumes`): an
+upload is refused as soon as it is larger than the space left, and whatever fills the disk first
+(the agent, another upload) is a :class:`PayloadTooLargeError` too, never half a file.
 """
 
 from __future__ import annotations
@@ -111,7 +115,10 @@ class WorkspaceFiles:
 
     @asynccontextmanager
     async def upload(self, limit: int) -> AsyncIterator[PendingUpload]:
-        """A temp file in ``user_upload/``; gone on exit unless :meth:`PendingUpload.commit` moved it."""
+        """A temp file in ``user_upload/``; gone on exit unless :meth:`PendingUpload.commit` moved it.
+
+        It may be ``limit`` bytes, or as many as the workspace's disk has left, whichever is less.
+        """
         pending = await asyncio.to_thread(PendingUpload.start, self._root, limit)
         try:
             yield pending
@@ -147,7 +154,7 @@ class WorkspaceFiles:
         with _open_dir(self._root, parts[:-1], create=True) as parent:
             temp = f".write-{secrets.token_hex(8)}.part"
             try:
-                with open(os.open(temp, _NEW_FILE_FLAGS, 0o644, dir_fd=parent), "wb") as file:
+                with _disk_space(), open(os.open(temp, _NEW_FILE_FLAGS, 0o644, dir_fd=parent), "wb") as file:
                     _share_with_sandbox(file.fileno(), 0o666)
                     file.write(data)
                 os.rename(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
@@ -165,37 +172,46 @@ class WorkspaceFiles:
 class PendingUpload:
     """An upload being written to a hidden temp file in ``user_upload/``, then renamed into place."""
 
-    def __init__(self, root: Path, upload_dir: int, temp_name: str, file: BinaryIO, limit: int) -> None:
+    def __init__(
+        self, root: Path, upload_dir: int, temp_name: str, file: BinaryIO, limit: int, space: int
+    ) -> None:
         self._root = root
         self._upload_dir = upload_dir
         self._temp_name = temp_name
         self._file = file
         self._limit = limit
+        self._space = space  # bytes the workspace's disk had left when the upload started
         self.size = 0
         self._committed = False
 
     @classmethod
     def start(cls, root: Path, limit: int) -> PendingUpload:
         with _open_dir(root, [UPLOAD_DIR], create=True) as upload_dir:
+            disk = os.fstatvfs(upload_dir)
             temp_name = f".upload-{secrets.token_hex(8)}.part"
             fd = os.open(temp_name, _NEW_FILE_FLAGS, 0o644, dir_fd=upload_dir)
             _share_with_sandbox(fd, 0o666)
-            return cls(root, os.dup(upload_dir), temp_name, open(fd, "wb"), limit)
+            space = disk.f_bavail * disk.f_frsize
+            return cls(root, os.dup(upload_dir), temp_name, open(fd, "wb"), limit, space)
 
     async def write(self, chunks: AsyncIterable[bytes]) -> None:
-        """Append ``chunks``; over the limit raises :class:`PayloadTooLargeError` (the temp file goes on exit)."""
+        """Append ``chunks``; too large raises :class:`PayloadTooLargeError` (the temp file goes on exit)."""
         async for chunk in chunks:
             self.size += len(chunk)
             if self.size > self._limit:
                 raise PayloadTooLargeError(f"the file is larger than the upload limit of {self._limit} bytes")
-            await asyncio.to_thread(self._file.write, chunk)
+            if self.size > self._space:
+                raise PayloadTooLargeError(_no_space(self._space))
+            with _disk_space():
+                await asyncio.to_thread(self._file.write, chunk)
 
     async def commit(self, directory: str, name: str) -> str:
         """Move the file to ``user_upload/<directory>/<name>`` (replacing a file there); its path."""
         return await asyncio.to_thread(self._commit, [UPLOAD_DIR, *split_path(directory)], name)
 
     def _commit(self, parts: list[str], name: str) -> str:
-        self._file.close()
+        with _disk_space():  # the last buffered bytes are written now
+            self._file.close()
         shown = "/".join([*parts, check_file_name(name)])
         with _open_dir(self._root, parts, create=True) as target:
             try:
@@ -212,11 +228,28 @@ class PendingUpload:
         return shown
 
     def discard(self) -> None:
-        self._file.close()
+        with suppress(OSError):  # the bytes still buffered may not fit: they are thrown away anyway
+            self._file.close()
         if not self._committed:
             with suppress(FileNotFoundError):
                 os.unlink(self._temp_name, dir_fd=self._upload_dir)
         os.close(self._upload_dir)
+
+
+def _no_space(left: int | None = None) -> str:
+    have = "its disk space is used up" if left is None else f"it has {left} bytes of disk space left"
+    return f"the file does not fit in the workspace: {have} (its quota); delete files there, or send less"
+
+
+@contextmanager
+def _disk_space() -> Iterator[None]:
+    """A write that found the workspace's disk full (its quota reached) is the caller's 413."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PayloadTooLargeError(_no_space()) from None
+        raise
 
 
 def _read_range(file: BinaryIO, offset: int, limit: int) -> tuple[bytes, int]:

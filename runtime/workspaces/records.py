@@ -2,7 +2,9 @@
 
 On disk: ``<data_dir>/workspaces/<owner key>/<workspace id>/``. The owner key is a hash of the
 user name, so any user name is a safe directory name; workspace ids are restricted to a safe
-charset and length, so no id can name a path outside its owner's directory.
+charset and length, so no id can name a path outside its owner's directory. With a quota
+(``max_mb``), that directory is the mount point of the workspace's own filesystem
+(:mod:`runtime.workspaces.volumes`), mounted before anything uses it.
 
 A workspace's ``python_mode`` says how ``execute_python`` runs in its conversations: ``stateful``
 (the default), one persistent interpreter per conversation, or ``fresh``, a new process per call.
@@ -10,6 +12,7 @@ A workspace's ``python_mode`` says how ``execute_python`` runs in its conversati
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -21,8 +24,16 @@ from pydantic import BaseModel, Field
 
 from runtime.errors import InputError, NotFoundError
 from runtime.store import Store
+from runtime.workspaces.volumes import WorkspaceVolumes
 
-__all__ = ["DEFAULT_WORKSPACE", "PythonMode", "WorkspaceRecord", "Workspaces", "check_workspace_id"]
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "PythonMode",
+    "WorkspaceConfig",
+    "WorkspaceRecord",
+    "Workspaces",
+    "check_workspace_id",
+]
 
 DEFAULT_WORKSPACE = "default"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -49,18 +60,46 @@ class WorkspaceRecord(BaseModel):
     )
 
 
+class WorkspaceConfig(BaseModel):
+    """Where the workspaces' directories are, and how large each may grow."""
+
+    root: Path = Field(description="Directory holding every user's workspaces.")
+    max_mb: int = Field(
+        ge=0,
+        description="Disk quota of each workspace in MiB, enforced by a loop-mounted filesystem of "
+        "that size per workspace (needs root); 0: none, the directories share the data disk.",
+    )
+
+
 class Workspaces:
     """The workspaces table and the directories behind it."""
 
-    def __init__(self, store: Store, root: Path) -> None:
+    def __init__(self, store: Store, config: WorkspaceConfig) -> None:
         self._db = store.connection
-        self._root = root
+        self._root = config.root
+        self._volumes = WorkspaceVolumes(config.max_mb) if config.max_mb else None
 
-    def files_dir(self, owner: str, workspace_id: str) -> Path:
-        """The workspace's directory (created if missing); call :meth:`get` first to check access."""
+    async def start(self) -> None:
+        """Prove the quota can be enforced here (a worker that cannot mount must not start)."""
+        if self._volumes is not None:
+            await asyncio.to_thread(self._volumes.check, self._root)
+
+    async def aclose(self) -> None:
+        """Unmount the workspaces' filesystems (their sandboxes are gone by now)."""
+        if self._volumes is not None:
+            await self._volumes.aclose()
+
+    async def files_dir(self, owner: str, workspace_id: str) -> Path:
+        """The workspace's directory, ready for use (made, and mounted if quotas are on).
+
+        Call :meth:`get` first to check access.
+        """
         owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
         path = self._root / owner_key / check_workspace_id(workspace_id)
-        path.mkdir(parents=True, exist_ok=True)
+        if self._volumes is not None:
+            await self._volumes.attach(path)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     async def ensure(
@@ -74,7 +113,7 @@ class Workspaces:
                 "UPDATE workspaces SET python_mode = ? WHERE owner = ? AND id = ?",
                 (python_mode, owner, workspace_id),
             )
-        self.files_dir(owner, workspace_id)
+        await self.files_dir(owner, workspace_id)
         return await self.get(owner, workspace_id)
 
     async def get(self, owner: str, workspace_id: str) -> WorkspaceRecord:

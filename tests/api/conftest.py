@@ -16,6 +16,7 @@ from api.app import create_app
 from api.settings import Settings
 from tests.conftest import BASE_IMAGE, instance_containers
 from tests.fakes import ScriptedModelServer
+from tests.mounts import unmount_under
 from tests.served_worker import command, free_port, wait_healthy
 
 SettingsMaker = Callable[..., Settings]
@@ -62,8 +63,10 @@ async def make_client(
     make_settings: SettingsMaker,
     docker_client: docker.DockerClient,
     instance_id: str,
+    tmp_path: Path,
 ) -> AsyncIterator[ClientMaker]:
-    """Starts the app with the given setting overrides; fails the test if a container outlives it."""
+    """Starts the app with the given setting overrides; fails the test if a container or a
+    workspace mount outlives it."""
     clients: list[TestClient[Any, Any]] = []
 
     async def make(**overrides: Any) -> TestClient[Any, Any]:
@@ -78,6 +81,8 @@ async def make_client(
     for container in left:
         docker_client.api.remove_container(container["Id"], force=True)
     assert not left, f"containers left behind: {[c['Names'] for c in left]}"
+    mounted = unmount_under(tmp_path)
+    assert not mounted, f"workspace mounts left behind: {mounted}"
 
 
 TWO_USER_KEYS = "alice:tok-a,bob:tok-b"
@@ -172,3 +177,4 @@ async def start_worker(
             await process.wait()
     for container in instance_containers(docker_client, instance_id):
         docker_client.api.remove_container(container["Id"], force=True)
+    unmount_under(tmp_path)  # a killed worker leaves its workspaces mounted, as a crash would

@@ -27,8 +27,8 @@ V1 = "/api/v1"
 WS1 = "/api/v1/workspaces/ws1"
 
 
-def files_dir(client: Client, user: str, workspace_id: str = "default") -> Path:
-    return client.server.app[WORKSPACES].files_dir(user, workspace_id)
+async def files_dir(client: Client, user: str, workspace_id: str = "default") -> Path:
+    return await client.server.app[WORKSPACES].files_dir(user, workspace_id)
 
 
 def form(name: str, data: bytes, path: str | None = None, path_first: bool = True) -> FormData:
@@ -65,10 +65,14 @@ async def download(client: Client, path: str, prefix: str = V1, headers: dict[st
 
 
 def snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every path under ``root`` with its content (files) or link target (symlinks); the DB excluded."""
+    """Every path under ``root`` with its content (files) or link target (symlinks).
+
+    The DB is left out, and so are the workspaces' filesystem images: their contents are compared
+    through their mounts, and their bytes change with the filesystem's own bookkeeping.
+    """
     found: dict[str, bytes | str] = {}
     for path in root.rglob("*"):
-        if path.name.startswith("agent-worker.sqlite3"):
+        if path.name.startswith("agent-worker.sqlite3") or path.name.endswith(".ext4"):
             continue
         if path.is_symlink():
             found[str(path)] = os.readlink(path)
@@ -85,7 +89,7 @@ async def test_upload_list_download_round_trip(api: Client) -> None:
     uploaded = await ok(await upload(api, "data.csv", data))
 
     assert uploaded == {"success": True, "path": "user_upload/data.csv", "size": len(data)}
-    assert (files_dir(api, "alice") / "user_upload" / "data.csv").read_bytes() == data
+    assert ((await files_dir(api, "alice")) / "user_upload" / "data.csv").read_bytes() == data
     body = await ok(await api.get("/api/v1/files", headers=ALICE))
     assert body["truncated"] is False
     assert [entry["path"] for entry in body["files"]] == ["user_upload", "user_upload/data.csv"]
@@ -119,7 +123,7 @@ async def test_a_file_of_many_chunks_arrives_intact(api: Client) -> None:
 @pytest.mark.parametrize("mtime_from_now", [0.5, 3600.5], ids=["written-this-second", "mtime-in-the-future"])
 async def test_last_modified_is_never_later_than_date(api: Client, mtime_from_now: float) -> None:
     await ok(await upload(api, "fresh.txt", b"new"))
-    path = files_dir(api, "alice") / "user_upload" / "fresh.txt"
+    path = (await files_dir(api, "alice")) / "user_upload" / "fresh.txt"
     os.utime(path, (path.stat().st_atime, int(time.time()) + mtime_from_now))
 
     response = await api.get(
@@ -133,7 +137,7 @@ async def test_last_modified_is_never_later_than_date(api: Client, mtime_from_no
 
 async def test_an_older_file_keeps_its_last_modified_and_revalidates(api: Client) -> None:
     await ok(await upload(api, "old.txt", b"old"))
-    path = files_dir(api, "alice") / "user_upload" / "old.txt"
+    path = (await files_dir(api, "alice")) / "user_upload" / "old.txt"
     os.utime(path, (1_700_000_000, 1_700_000_000.25))
     url = "/api/v1/files/download?path=user_upload/old.txt"
 
@@ -178,7 +182,7 @@ async def test_upload_onto_a_directory_is_a_conflict(api: Client) -> None:
 
 
 async def test_listing_is_in_path_order_and_shows_symlinks_without_following_them(api: Client) -> None:
-    root = files_dir(api, "alice")
+    root = await files_dir(api, "alice")
     (root / "a" / "b").mkdir(parents=True)
     (root / "a" / "b" / "deep.txt").write_text("d")
     (root / "a.txt").write_text("aa")
@@ -201,7 +205,7 @@ async def test_workspace_scoped_forms_address_that_workspace_only(api: Client) -
     uploaded = await ok(await upload(api, "in-ws1.txt", b"ws1 data", prefix=WS1))
 
     assert uploaded["path"] == "user_upload/in-ws1.txt"
-    assert (files_dir(api, "alice", "ws1") / "user_upload" / "in-ws1.txt").read_bytes() == b"ws1 data"
+    assert ((await files_dir(api, "alice", "ws1")) / "user_upload" / "in-ws1.txt").read_bytes() == b"ws1 data"
     assert await listing(api, prefix=WS1) == [
         ("user_upload", "dir", 0),
         ("user_upload/in-ws1.txt", "file", 8),
@@ -231,7 +235,7 @@ async def test_users_never_reach_each_others_files(api: Client, tmp_path: Path) 
     await ok(await api.post("/api/v1/workspaces", json={"workspace_id": "ws1"}, headers=ALICE))
     await ok(await upload(api, "secret.txt", b"alice only", prefix=WS1))
     await ok(await upload(api, "mine.txt", b"alice default"))
-    before = snapshot(files_dir(api, "alice", "ws1"))
+    before = snapshot(await files_dir(api, "alice", "ws1"))
 
     await failure(await api.get(f"{WS1}/files", headers=BOB), 404)
     await failure(
@@ -242,10 +246,10 @@ async def test_users_never_reach_each_others_files(api: Client, tmp_path: Path) 
     assert await listing(api, headers=BOB) == []
     await ok(await upload(api, "mine.txt", b"bob default", headers=BOB))
 
-    assert snapshot(files_dir(api, "alice", "ws1")) == before
+    assert snapshot(await files_dir(api, "alice", "ws1")) == before
     assert await download(api, "user_upload/mine.txt", headers=BOB) == b"bob default"
     assert await download(api, "user_upload/mine.txt") == b"alice default"
-    assert files_dir(api, "alice") != files_dir(api, "bob")
+    assert (await files_dir(api, "alice")) != (await files_dir(api, "bob"))
 
 
 TRAVERSALS = ["../x", "/etc/passwd", "user_upload/../../x", "a/\x00b", "..", "../bob"]
@@ -311,11 +315,11 @@ async def test_symlinks_out_of_the_workspace_are_refused(api: Client, tmp_path: 
     outside.mkdir()
     (outside / "secret.txt").write_text("not yours")
     await ok(await upload(api, "bob-secret.txt", b"bob's", headers=BOB))
-    root = files_dir(api, "alice")
+    root = await files_dir(api, "alice")
     (root / "user_upload").mkdir()
     (root / "user_upload" / "evil").symlink_to(outside)
     (root / "etc").symlink_to("/etc")
-    (root / "bob").symlink_to(files_dir(api, "bob"))
+    (root / "bob").symlink_to(await files_dir(api, "bob"))
     (root / "secret-link.txt").symlink_to(outside / "secret.txt")
     before = snapshot(tmp_path)
 
@@ -339,7 +343,7 @@ async def test_symlinks_out_of_the_workspace_are_refused(api: Client, tmp_path: 
 async def test_a_symlinked_upload_directory_is_refused(api: Client, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    (files_dir(api, "alice") / "user_upload").symlink_to(outside)
+    ((await files_dir(api, "alice")) / "user_upload").symlink_to(outside)
 
     response = await upload(api, "planted.txt", b"x")
 
@@ -355,7 +359,7 @@ async def test_upload_over_the_limit_is_413_and_keeps_nothing(make_client: Clien
 
     assert (await ok(exact))["size"] == 1024
     assert "1024 bytes" in await failure(over, 413)
-    upload_dir = files_dir(client, "alice") / "user_upload"
+    upload_dir = (await files_dir(client, "alice")) / "user_upload"
     assert sorted(p.name for p in upload_dir.iterdir()) == ["exact.bin"]
 
 
@@ -426,7 +430,7 @@ async def test_the_sandbox_shares_the_workspace(
     factory = DockerSandboxFactory(
         docker_client, sandbox_image, SandboxLimits(memory_mb=256, workspace_size_mb=32), instance_id
     )
-    request = SandboxRequest(owner="alice", run_id="files-test", workspace_dir=files_dir(api, "alice"))
+    request = SandboxRequest(owner="alice", run_id="files-test", workspace_dir=await files_dir(api, "alice"))
 
     async with factory.open(request) as sandbox:
         read = await sandbox.run_bash("cat user_upload/in/input.txt", timeout=30)
