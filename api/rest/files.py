@@ -228,7 +228,8 @@ def setup_file_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
             errors=(400, 404, 409, 413),
             description="multipart/form-data with the field `file` and optionally `path`, a "
             f"sub-directory of {UPLOAD_DIR}/. A file of the same name is replaced. Over "
-            "AGENT_MAX_UPLOAD_BYTES is a 413 and nothing is kept.",
+            "AGENT_MAX_UPLOAD_BYTES, or over the space left in the workspace's disk quota "
+            "(AGENT_WORKSPACE_MAX_MB), is a 413 and nothing is kept.",
         ),
         upload_file,
     )

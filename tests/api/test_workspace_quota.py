@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api.web.keys import WORKSPACES
 from runtime.workspaces.volumes import image_of
 from tests.api.conftest import ALICE, TWO_USER_KEYS, ClientMaker, failure, ok
-from tests.api.test_files import download, form, listing, upload
+from tests.api.test_files import download, files_dir, form, listing, upload
 from tests.api.test_tasks import follow, start
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
 from tests.mounts import mounts_under
@@ -60,7 +59,7 @@ async def test_a_command_that_fills_the_workspace_gets_no_space_and_the_next_cal
     assert after["returncode"] == 0 and after["stdout"] == "freed\n"
     assert (await small.get("/health")).status == 200
     assert await download(small, "after.txt") == b"freed\n"  # the files API sees the same files
-    directory = await small.server.app[WORKSPACES].files_dir("alice", "default")
+    directory = await files_dir(small, "alice")
     assert image_of(directory).stat().st_blocks * 512 <= QUOTA_MB * MB  # the data disk gave no more
 
 
