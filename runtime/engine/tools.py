@@ -14,10 +14,10 @@ an unknown tool, a command the sandbox could not be handed) becomes a :class:`To
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.errors import SandboxFailedError, describe_validation_error
 from sandbox.base import MAX_SOURCE_BYTES, ExecResult, OnOutput, Sandbox, SandboxLimits, validate_source
@@ -71,8 +71,20 @@ class ToolConfig(BaseModel):
         return min(asked or self.default_timeout, self.max_timeout)
 
 
-# Every value the model controls is checked here, against what the sandbox accepts, so that a
-# command it could not be handed is a tool error the model sees rather than the end of the run.
+def _sendable(what: str) -> AfterValidator:
+    """Refuses (with a message for the model) a program text the sandbox could not be handed.
+
+    Every value the model controls is checked where the arguments are parsed, against what the
+    sandbox accepts, so that such a command is a tool error the model sees, not the end of the run.
+    """
+
+    def check(value: str) -> str:
+        validate_source(value, what)
+        return value
+
+    return AfterValidator(check)
+
+
 # Extra arguments are ignored: models add some (the MCP surface forbids them in its subclasses).
 
 
@@ -80,28 +92,20 @@ class BashArgs(BaseModel):
     """The arguments of a bash call."""
 
     model_config = ConfigDict(extra="ignore")
-    command: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="The bash command to run.")
+    command: Annotated[str, _sendable("the command")] = Field(
+        min_length=1, max_length=MAX_SOURCE_BYTES, description="The bash command to run."
+    )
     timeout: float | None = Field(None, gt=0, description="Seconds before the command is killed.")
-
-    @field_validator("command")
-    @classmethod
-    def _sendable(cls, value: str) -> str:
-        validate_source(value, "the command")
-        return value
 
 
 class PythonArgs(BaseModel):
     """The arguments of a Python call."""
 
     model_config = ConfigDict(extra="ignore")
-    code: str = Field(min_length=1, max_length=MAX_SOURCE_BYTES, description="The Python 3 source to run.")
+    code: Annotated[str, _sendable("the code")] = Field(
+        min_length=1, max_length=MAX_SOURCE_BYTES, description="The Python 3 source to run."
+    )
     timeout: float | None = Field(None, gt=0, description="Seconds before the program is killed.")
-
-    @field_validator("code")
-    @classmethod
-    def _sendable(cls, value: str) -> str:
-        validate_source(value, "the code")
-        return value
 
 
 ToolArgs = BashArgs | PythonArgs
