@@ -5,7 +5,7 @@
 1. Events stored per second: ``Store.append`` (one SQLite commit per event, WAL), one writer and
    four concurrent tasks' writers.
 2. Delivery latency (event appended → client has it), against a real ``agent-worker serve``
-   process and a scripted model streaming a chunk every 20 ms: a seed-style poller (``from=``,
+   process and a scripted model streaming a chunk every 20 ms: a plain poller (``from=``,
    sleep 0.5 s between polls) next to a long-poller (``wait=25``) and an SSE reader.
 3. Worker memory (RSS) before and after ``--tasks`` finished tasks (each: a conversation, a
    message, a streamed answer of 20 chunks, polled to the end).
@@ -152,7 +152,7 @@ async def main() -> None:
                         else:
                             results[kind] += await sse_latencies(session, base, task)
                 labels = {
-                    "poll": "seed-style poll (0.5 s sleep)",
+                    "poll": "plain poll (0.5 s sleep)",
                     "long": "long-poll (wait=25)",
                     "sse": "SSE stream",
                 }
