@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -230,6 +231,17 @@ class Settings(BaseSettings):
                     f"which is not one of the model keys: {', '.join(keys)}"
                 )
         self._capabilities = specs
+        return self
+
+    @model_validator(mode="after")
+    def _check_sandbox_limits(self) -> Settings:
+        # At load, so that the CLI reports it as configuration: tmpfs mounts too large for the memory.
+        try:
+            self.sandbox_limits()
+        except ValidationError as e:
+            raise ValueError(
+                "; ".join(str(err.get("ctx", {}).get("error", err["msg"])) for err in e.errors())
+            ) from None
         return self
 
     @property

@@ -28,6 +28,16 @@ def test_invalid_configuration_exits_with_a_message(
     assert "sandbox_memory_mb" in capsys.readouterr().err
 
 
+def test_sandbox_tmpfs_larger_than_its_memory_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENT_SANDBOX_WORKSPACE_MB", "1024")
+
+    assert main(["serve"]) == 2
+
+    assert "must leave 64 MB of it to processes" in capsys.readouterr().err
+
+
 def test_serve_defaults_to_loopback(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
