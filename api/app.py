@@ -103,15 +103,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
 
         client = await asyncio.to_thread(docker.from_env)
         stack.push_async_callback(asyncio.to_thread, client.close)
-        await ensure_image(client, settings.sandbox_image, settings.sandbox_base_image, log)
-        sandboxes = DockerSandboxFactory(
-            client, settings.sandbox_image, settings.sandbox_limits(), settings.worker_instance
-        )
+        image = await ensure_image(client, settings.sandbox_image, settings.sandbox_base_image, log)
+        sandboxes = DockerSandboxFactory(client, image, settings.sandbox_limits(), settings.worker_instance)
         reaped = await sandboxes.reap_orphans()
         stack.push_async_callback(sandboxes.reap_orphans)
         log.info(
             "sandbox_ready",
-            image=settings.sandbox_image,
+            image=image,
             instance=settings.worker_instance,
             orphans_removed=reaped,
         )

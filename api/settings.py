@@ -95,8 +95,15 @@ class Settings(BaseSettings):
     model_retry_max_delay: float = _from(ModelConfig, "retry_max_delay")
     data_dir: Path = Field(Path("./data"), description="SQLite file and workspaces.")
     api_keys: str = Field("", description="user:token,user2:token2 — Bearer tokens, each mapped to a user.")
-    sandbox_image: str = Field("agent-worker-sandbox:latest", description="Sandbox image tag.")
-    sandbox_base_image: str = Field("python:3.12-slim", description="Base the sandbox image is built from.")
+    sandbox_image: str | None = Field(
+        None,
+        description="Sandbox image tag; unset: agent-worker-sandbox:<recipe>, one per base and Dockerfile.",
+    )
+    sandbox_base_image: str | None = Field(
+        None,
+        description="Base the sandbox image is built from; unset: agent-worker-base:bookworm if present, "
+        "else python:3.12-slim.",
+    )
     sandbox_memory_mb: int = _from(SandboxLimits, "memory_mb")
     sandbox_cpus: float = _from(SandboxLimits, "cpus")
     sandbox_pids: int = _from(SandboxLimits, "pids")

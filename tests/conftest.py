@@ -66,8 +66,7 @@ def sandbox_image(docker_client: docker.DockerClient) -> str:
     if not present and not asyncio.run(image_present(docker_client, BASE_IMAGE)):
         # A missing base would make the engine pull it: skip rather than reach a registry.
         pytest.skip(f"neither {SANDBOX_IMAGE} nor its base {BASE_IMAGE} is on the engine")
-    asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
-    return SANDBOX_IMAGE
+    return asyncio.run(ensure_image(docker_client, SANDBOX_IMAGE, BASE_IMAGE, structlog.get_logger("tests")))
 
 
 def instance_containers(client: docker.DockerClient, instance: str) -> list[dict[str, Any]]:
@@ -88,14 +87,25 @@ def empty_base(docker_client: docker.DockerClient) -> Iterator[str]:
         info = tarfile.TarInfo("empty")
         info.type = tarfile.DIRTYPE
         tar.addfile(info)
-    before = set(docker_client.api.images(all=True, quiet=True))
     repository, _, version = tag.partition(":")
     docker_client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=version)
+    base_id = docker_client.api.inspect_image(tag)["Id"]
     yield tag
     # A failed build keeps an image per step that ran, stacked on our base: removing the top of
-    # each new stack prunes the untagged layers under it, then the base goes with its tag.
-    new = {i["Id"]: i["ParentId"] for i in docker_client.api.images(all=True) if i["Id"] not in before}
-    for image in set(new) - set(new.values()):
-        docker_client.api.remove_image(image, force=True)
+    # each stack on it prunes the untagged layers under it, then the base goes with its tag. Only
+    # stacks on this base: other tests may be building images on this engine right now.
+    parents = {i["Id"]: i["ParentId"] for i in docker_client.api.images(all=True)}
+
+    def on_base(image: str) -> bool:
+        while image:
+            if image == base_id:
+                return True
+            image = parents.get(image, "")
+        return False
+
+    ours = {image for image in parents if image != base_id and on_base(image)}
+    for image in ours - {parents[image] for image in ours}:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.api.remove_image(image, force=True)
     with contextlib.suppress(docker.errors.ImageNotFound):  # pruned above when no step ran on it
         docker_client.api.remove_image(tag, force=True)
