@@ -41,7 +41,17 @@ from api.a2a.params import (
 from api.a2a.wire import TERMINAL, Dialect, TaskView, send_result, status_of_state, task_object, update_result
 from api.web.errors import register_envelope
 from api.web.http import last_event_id
-from api.web.jsonrpc import INVALID_PARAMS, Call, Method, RpcError, Stream, StreamItem, http_error_body, serve
+from api.web.jsonrpc import (
+    INVALID_PARAMS,
+    Call,
+    JsonRpcHttpError,
+    Method,
+    RpcError,
+    Stream,
+    StreamItem,
+    http_error_body,
+    serve,
+)
 from api.web.keys import CAPABILITY_RUNS, CONVERSATIONS, STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.errors import NotFoundError
@@ -277,6 +287,7 @@ def setup_a2a_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
                 "204": {"description": "Only notifications were sent: nothing to answer"},
             },
             description="Methods: " + ", ".join(METHODS),
+            error_model=JsonRpcHttpError,
         ),
         a2a_endpoint,
     )

@@ -3,7 +3,7 @@
 The protocol is the official ``mcp`` package's (its low-level ``Server``, Streamable HTTP session
 manager and SSE transport, which are ASGI applications), served through :mod:`api.mcp.asgi` behind our
 middlewares: a request reaches it authenticated (Bearer or X-Api-Key), rate-limited, and its HTTP
-errors are JSON-RPC error objects. The user goes into the ASGI scope, where the transports bind
+errors are JSON-RPC error objects (the SDK's plain-text ones too: :mod:`api.mcp.http_errors`). The user goes into the ASGI scope, where the transports bind
 each session to the user who opened it and the tools read who is calling.
 
 Sessions: Streamable HTTP sessions are the manager's (``Mcp-Session-Id``; ended by the client's
@@ -33,16 +33,16 @@ from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from api.mcp.agent_tools import AgentTools
 from api.mcp.asgi import ASGIApp, Message, Receive, serve_asgi
+from api.mcp.http_errors import json_rpc_errors
 from api.mcp.tools import Caller, McpTools
 from api.mcp.workspace_tools import WorkspaceTools
 from api.rest.meta import API_VERSION
 from api.web.errors import register_envelope
-from api.web.jsonrpc import http_error_body
+from api.web.jsonrpc import JsonRpcHttpError, http_error_body
 from api.web.keys import (
     CAPABILITIES,
     REQUEST_ID,
@@ -74,20 +74,6 @@ INSTRUCTIONS = (
 STOP_GRACE_SECONDS = 5.0  # for open SSE streams to close at shutdown, before they are canceled
 
 SessionOf = Callable[[ServerRequestContext[Any, Any], Request], str | None]
-
-
-class _JsonRpcErrorObject(BaseModel):
-    code: int = Field(description="-32600 for 400 / 404 / 405 / 413, -32603 for 500, else -32000.")
-    message: str
-    data: dict[str, int] = Field(description='{"httpStatus": <the HTTP status>}')
-
-
-class JsonRpcHttpError(BaseModel):
-    """An HTTP error on /mcp, as a JSON-RPC error response."""
-
-    jsonrpc: str = "2.0"
-    id: None = None
-    error: _JsonRpcErrorObject
 
 
 def _caller(ctx: ServerRequestContext[Any, Any], session_of: SessionOf) -> Caller:
@@ -227,7 +213,7 @@ class McpSurface:
             raise web.HTTPForbidden(text=f"Origin {origin} is not allowed; see AGENT_MCP_ALLOWED_ORIGINS")
         user = AuthenticatedUser(AccessToken(token="", client_id=request[USER], scopes=[]))
         return await serve_asgi(
-            app, request, scope={"user": user}, headers={"X-Request-ID": request[REQUEST_ID]}
+            json_rpc_errors(app), request, scope={"user": user}, headers={"X-Request-ID": request[REQUEST_ID]}
         )
 
 
@@ -293,6 +279,10 @@ _ANSWER = {"description": "The answer: JSON, or an SSE stream", "content": {"app
 _STREAM = {"200": {"description": "SSE stream of the server's messages", "content": _SSE}}
 _ACCEPTED = {"202": {"description": "Accepted (a notification, or a response to the server)"}}
 
+# The transports' own (400 / 404 / 405 / 406 / 409 / 415: see the MCP SDK), and ours: 403 for an
+# Origin not allowed, 413, 503 while shutting down.
+_ERRORS = (400, 403, 404, 405, 406, 409, 413, 415, 503)
+
 _ROUTES: list[tuple[str, str, str, dict[str, Any], Handler]] = [
     (
         "POST",
@@ -336,7 +326,7 @@ def setup_mcp_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
             path,
             summary,
             "mcp",
-            errors=(400, 404, 413),
+            errors=_ERRORS,
             description="The Model Context Protocol; see docs/mcp.md. Errors are JSON-RPC error objects.",
             responses_raw=responses,
             request_raw=_JSONRPC_BODY if method == "POST" else {},

@@ -81,8 +81,9 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 _FILE_RESPONSE: dict[str, Any] = {
     "200": {
-        "description": "The file, as an attachment",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The file, as an attachment. Content-Type is guessed from the file's name "
+        "(text/plain for .txt, image/png for .png, ...); application/octet-stream when the name says nothing.",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 

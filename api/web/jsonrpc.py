@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from api.web.errors import status_of
 from runtime.errors import AgentWorkerError
@@ -40,6 +41,7 @@ __all__ = [
     "PARSE_ERROR",
     "SERVER_ERROR",
     "Call",
+    "JsonRpcHttpError",
     "Method",
     "RpcError",
     "Stream",
@@ -106,6 +108,25 @@ def _code_for_status(status: int) -> int:
     if status == 500:
         return INTERNAL_ERROR
     return INVALID_REQUEST if status in (400, 404, 405, 413) else SERVER_ERROR
+
+
+class JsonRpcErrorObject(BaseModel):
+    code: int = Field(
+        description="Ours: -32600 for HTTP 400 / 404 / 405 / 413, -32603 for 500, else -32000. An MCP "
+        "transport's own errors use the JSON-RPC codes (-32700 parse error, -32602, ...)."
+    )
+    message: str
+    data: dict[str, int] | None = Field(
+        None, description='{"httpStatus": <the HTTP status>}; absent from an MCP transport\'s own errors.'
+    )
+
+
+class JsonRpcHttpError(BaseModel):
+    """An HTTP error (4xx / 5xx) on a JSON-RPC surface, as a JSON-RPC error response."""
+
+    jsonrpc: str = "2.0"
+    id: None = None
+    error: JsonRpcErrorObject
 
 
 def http_error_body(status: int, reason: str) -> dict[str, object]:

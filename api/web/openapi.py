@@ -22,9 +22,13 @@ WORKSPACE_PREFIX = "/api/v1/workspaces/{workspace_id}"
 _REASONS = {
     400: "Bad request",
     401: "Missing or invalid token (Authorization: Bearer or X-Api-Key)",
+    403: "Forbidden",
     404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable (see the Accept header this operation needs)",
     409: "Conflict",
     413: "Payload too large",
+    415: "Unsupported media type",
     422: "Idempotency-Key already used for a different request",
     429: "Too many requests (see Retry-After)",
     503: "Unavailable",

@@ -560,6 +560,28 @@ async def test_copied_mcp_demo_client(start_worker: StartWorker, tmp_path: Path)
     assert "is_error=False" in text and "'id': 'analyst'" in text and "'total': 1" in text
 
 
+async def test_the_transports_plain_and_empty_errors_are_json_rpc_errors(api: TestClient[Any, Any]) -> None:
+    wrong_type = await api.post("/mcp", data="{}", headers={**ALICE, "Content-Type": "text/plain"})
+    no_session = await api.post("/mcp/messages", json={}, headers=ALICE)
+    modern = {**ALICE, "MCP-Protocol-Version": "2026-07-28", "Accept": "text/html"}
+    not_acceptable = await api.post("/mcp", json={}, headers=modern)  # the SDK sends no body
+
+    assert wrong_type.status == 400
+    assert await wrong_type.json() == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32600, "message": "Invalid Content-Type header", "data": {"httpStatus": 400}},
+    }
+    assert no_session.status == 400
+    assert (await no_session.json())["error"]["message"] == "session_id is required"
+    assert not_acceptable.status == 406
+    assert (await not_acceptable.json())["error"] == {
+        "code": -32000,
+        "message": "Not Acceptable",
+        "data": {"httpStatus": 406},
+    }
+
+
 async def test_the_mcp_routes_are_in_the_openapi_document(api: TestClient[Any, Any]) -> None:
     document = await (await api.get("/openapi.json")).json()
 
