@@ -54,10 +54,11 @@ from api.web.jsonrpc import (
 )
 from api.web.keys import CAPABILITY_RUNS, CONVERSATIONS, STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.errors import NotFoundError
+from runtime.errors import AgentWorkerError, NotFoundError
 from runtime.features.context_aliases import ContextAliases
 from runtime.store import RunRecord, StoredEvent
 from runtime.tasks.follow import Heartbeat, find_task, follow
+from runtime.workspaces.records import DEFAULT_WORKSPACE
 
 __all__ = ["setup_a2a_routes"]
 
@@ -138,14 +139,23 @@ async def _start(request: web.Request, params: SendParams, dialect: Dialect) -> 
         )
     user = request[USER]
     context_id = params.context_id if dialect == "flat" else message.context_id if message else None
-    conversation_id = await _aliases(request).conversation_for(user, context_id)
-    started = await request.app[CAPABILITY_RUNS].start(
-        user,
-        params.capability(),
-        message.text() if message else None,
-        surface="a2a-flat" if dialect == "flat" else "a2a",
-        conversation_id=conversation_id,
-    )
+    aliases = _aliases(request)
+    new_context = context_id is not None and await aliases.find(user, context_id) is None
+    conversation_id = await aliases.conversation_for(user, context_id)
+    try:
+        started = await request.app[CAPABILITY_RUNS].start(
+            user,
+            params.capability(),
+            message.text() if message else None,
+            surface="a2a-flat" if dialect == "flat" else "a2a",
+            conversation_id=conversation_id,
+        )
+    except AgentWorkerError:
+        # Refused: the conversation made for a new contextId goes too (its alias with it), unless a
+        # concurrent first message under that contextId has started a task on it meanwhile.
+        if new_context and conversation_id and not request.app[TASKS].conversation_busy(conversation_id):
+            await request.app[CONVERSATIONS].delete(user, DEFAULT_WORKSPACE, conversation_id)
+        raise
     return started.record
 
 

@@ -393,6 +393,29 @@ async def test_context_id_continues_the_users_own_conversation(
     assert len(model_server.requests[3]["messages"]) == 6
 
 
+async def test_a_refused_message_under_a_new_context_id_creates_nothing(
+    api: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.extend([Hang(3), Reply("slow")])
+    running = await api.post("/api/v1/messages", json={"message": "busy"}, headers=ALICE)
+    assert running.status == 202
+
+    busy = await rpc(api, "SendMessage", {"message": text_message("hi", contextId="new-thread")})
+    unknown = await rpc(
+        api,
+        "SendMessage",
+        {"message": text_message("hi", contextId="other-thread"), "metadata": {"capability_id": "nope"}},
+    )
+
+    assert busy["error"]["data"]["httpStatus"] == 409
+    assert "error" in unknown
+    conversations = (await (await api.get("/api/v1/conversations", headers=ALICE)).json())["conversations"]
+    assert [c["conversation_id"] for c in conversations] == [(await running.json())["conversation_id"]]
+    listed = await rpc(api, "ListTasks", {"contextId": "new-thread"})
+    assert listed["result"]["tasks"] == []
+    await follow(api, (await running.json())["task_id"])
+
+
 async def test_capability_in_metadata_selects_the_profile(
     api: Client, model_server: ScriptedModelServer
 ) -> None:
