@@ -145,6 +145,7 @@ class ScriptedModelServer:
     ``function.arguments`` sent as a JSON object, in one delta), ``empty_deltas`` (noise frames
     with ``delta: {}``, ``delta: {"content": null}`` and ``choices: []``), ``omit_usage``, and
     ``reasoning_field`` (``"reasoning_content"``, or ``"reasoning"`` as newer vLLM/Ollama send).
+    ``default`` answers every request that finds the script empty (a fuzzer's runs), instead of a 500.
     """
 
     def __init__(
@@ -158,6 +159,7 @@ class ScriptedModelServer:
         empty_deltas: bool = False,
         omit_usage: bool = False,
         reasoning_field: str = "reasoning_content",
+        default: Turn | None = None,
     ) -> None:
         self.model = model
         self.api_key = api_key
@@ -167,6 +169,7 @@ class ScriptedModelServer:
         self.empty_deltas = empty_deltas
         self.omit_usage = omit_usage
         self.reasoning_field = reasoning_field
+        self.default = default
         self.requests: list[dict[str, Any]] = []  # JSON bodies, in arrival order
         self.headers: list[CIMultiDict[str]] = []  # the matching request headers
         self.unscripted: list[int] = []  # indexes into `requests` that found the script empty
@@ -240,6 +243,8 @@ class ScriptedModelServer:
         if self.reject_stream_options and "stream_options" in body:
             message = "Unrecognized request argument: stream_options"
             return web.json_response(error_body(400, message), status=400)
+        if not self._script and self.default is not None:
+            return await self._answer(request, chat, self.default)
         if not self._script:
             self.unscripted.append(len(self.requests) - 1)
             message = f"ScriptedModelServer: script ran out at request #{len(self.requests) - 1}"
