@@ -101,10 +101,12 @@ def _check_by_hand(document: dict[str, Any], base_url: str) -> dict[str, str]:
     return failures
 
 
+MODERN_MCP = {"MCP-Protocol-Version": "2026-07-28"}  # served by the SDK's other transport code
 UPLOADED = {"page.html": b"<p>hi</p>", "data.bin": bytes(range(256))}
 BY_HAND: list[tuple[str, str, dict[str, Any], int]] = [
     ("POST", "/mcp", {"headers": {**AUTH, "Content-Type": "text/plain"}, "data": "{}"}, 400),
     ("POST", "/mcp", {"headers": {**AUTH, "Accept": "text/html"}, "json": {}}, 406),
+    ("POST", "/mcp", {"headers": {**AUTH, **MODERN_MCP, "Accept": "text/html"}, "json": {}}, 406),  # no body
     ("POST", "/mcp/messages", {"headers": AUTH, "json": {}}, 400),  # no ?session_id=
     ("POST", "/a2a", {"json": {"jsonrpc": "2.0", "id": 1, "method": "ListTasks"}}, 401),
     *[
