@@ -13,8 +13,9 @@ It keeps the guarantees the real backend gives: output is streamed to ``on_outpu
 (awaited before the next; if it raises, the command ends and the exception propagates) and kept
 bounded to head and tail; a command that does not end by itself is killed at its timeout
 (``timed_out``, no exit code); a canceled call re-raises after the command is recorded as killed; a
-closed sandbox refuses commands with :class:`~sandbox.errors.SandboxExecError`. A command the script
-does not know exits 127, as bash does for an unknown command.
+closed sandbox refuses commands with :class:`~sandbox.errors.SandboxExecError`; a source that cannot
+be sent (a NUL byte, too long) is refused with ``ValueError``. A command the script does not know
+exits 127, as bash does for an unknown command.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest
+from sandbox.base import ExecResult, OnOutput, SandboxLimits, SandboxRequest, validate_source
 from sandbox.docker_engine.output import BoundedOutput
 from sandbox.errors import SandboxExecError
 
@@ -96,11 +97,13 @@ class FakeSandbox:
         return self._id
 
     async def run_bash(self, command: str, timeout: float, on_output: OnOutput | None = None) -> ExecResult:
+        validate_source(command, "the command")  # the protocol's ValueError, as the real backend
         return await self._run(Command("bash", command, timeout), on_output)
 
     async def run_python(
         self, code: str, timeout: float, on_output: OnOutput | None = None, session: str | None = None
     ) -> ExecResult:
+        validate_source(code, "the code")
         return await self._run(Command("python", code, timeout, session), on_output)
 
     async def alive(self) -> bool:
