@@ -21,7 +21,16 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, Field
 
-from runtime.engine.events import RunCanceled, RunFailed, RunStarted, StatusChanged, Usage
+from runtime.engine.events import (
+    Event,
+    IterationStarted,
+    ModelResponse,
+    RunCanceled,
+    RunFailed,
+    RunStarted,
+    StatusChanged,
+    Usage,
+)
 from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
 from runtime.engine.model_client import ChatModel
 from runtime.engine.runs import LazySandbox, StoreSink
@@ -79,12 +88,28 @@ class _Notifier:
 
 
 class _TaskSink(StoreSink):
-    """A :class:`StoreSink` that also wakes the task's readers once the event is stored."""
+    """A :class:`StoreSink` that also wakes the task's readers once the event is stored.
+
+    It keeps how far the run got (iterations started, the last model text, the usage), counted as
+    the loop counts them for ``run_completed``: a canceled or interrupted run's final event is
+    written here, not by the loop, and must not say it made no model call.
+    """
 
     def __init__(self, store: Store, notifier: _Notifier, task_id: str) -> None:
         super().__init__(store, task_id)
         self._notifier = notifier
         self._task_id = task_id
+        self.iterations = 0
+        self.response = ""
+        self.usage = Usage()
+
+    async def emit(self, event: Event) -> None:
+        if isinstance(event, IterationStarted):
+            self.iterations = event.iteration
+        elif isinstance(event, ModelResponse):
+            self.response = event.content
+            self.usage += event.usage
+        await super().emit(event)
 
     def stored(self) -> None:
         self._notifier.notify(self._task_id)
@@ -214,10 +239,12 @@ class TaskManager:
 
     async def _finish_canceled(self, task_id: str, spec: TaskSpec, sink: _TaskSink, reason: str) -> None:
         if reason == INTERRUPTED:
-            await sink.emit(RunFailed(error=reason, response="", iterations=0, usage=Usage()))
+            await sink.emit(
+                RunFailed(error=reason, response=sink.response, iterations=sink.iterations, usage=sink.usage)
+            )
             await self._finish(task_id, spec, "failed", reason, None)
         else:
-            await sink.emit(RunCanceled(reason=reason))
+            await sink.emit(RunCanceled(reason=reason, response=sink.response, iterations=sink.iterations))
             await self._finish(task_id, spec, "canceled", reason, None)
 
     # --- controlling and reading --------------------------------------------------------------

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from runtime.engine.events import RunCanceled, RunCompleted, RunFailed, RunStarted, StatusChanged
+from runtime.engine.events import (
+    IterationStarted,
+    ModelResponse,
+    RunCanceled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    StatusChanged,
+)
 from runtime.engine.loop import LoopConfig
 from runtime.engine.model_client import ModelConfig, OpenAIChatModel
 from runtime.errors import ConflictError, UnavailableError
@@ -18,7 +26,8 @@ from runtime.store import RunRecord, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskLimits, TaskManager, TaskSpec
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
-from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls, Usage
+from tests.fakes import Hang as ModelHang
 from tests.fakes.sandbox import Command, Exit, FakeSandboxFactory, Hang, Script
 
 # Waits that the code under test should end at once get this bound, so a regression fails, not hangs.
@@ -241,3 +250,50 @@ async def test_drain_lets_a_task_finish_within_the_grace(make_tasks: MakeTasks) 
     record = await tasks.submit()
     await asyncio.wait_for(tasks.manager.drain(), GUARD)
     assert (await tasks.store.get_run(record.id)).status == "completed"
+
+
+def iterations_started(events: list[StoredEvent]) -> int:
+    return max((e.event.iteration for e in events if isinstance(e.event, IterationStarted)), default=0)
+
+
+async def test_a_canceled_task_reports_the_iterations_it_made(tasks: Tasks) -> None:
+    tasks.server.extend(
+        [
+            ToolCalls([Call("execute_bash", {"command": "echo hi"})], content="first a look"),
+            ToolCalls(SLEEP.calls, content="now the long part"),
+        ]
+    )
+    record = await tasks.submit()
+    await tasks.factory.next_hanging()  # iteration 2's tool call
+    await tasks.manager.cancel(record.id)
+    events = await tasks.events(record.id)
+    final = events[-1].event
+    assert isinstance(final, RunCanceled)
+    assert (final.iterations, final.response) == (2, "now the long part")
+    assert final.iterations == iterations_started(events)
+
+
+async def test_a_task_canceled_while_the_model_answers_counts_that_iteration(tasks: Tasks) -> None:
+    tasks.server.add(ModelHang(3600))
+    record = await tasks.submit()
+    # Offset 0 is run_started, offset 1 iteration 1's iteration_started; the model then hangs.
+    (started,) = await asyncio.wait_for(tasks.manager.events(record.id, 1, 1, wait=3600), GUARD)
+    assert isinstance(started.event, IterationStarted)
+    await tasks.manager.cancel(record.id)
+    final = (await tasks.events(record.id))[-1].event
+    assert isinstance(final, RunCanceled) and (final.iterations, final.response) == (1, "")
+
+
+async def test_an_interrupted_task_reports_the_iterations_and_usage_it_made(tasks: Tasks) -> None:
+    tasks.server.add(
+        ToolCalls(SLEEP.calls, content="waiting", usage=Usage(prompt_tokens=7, completion_tokens=3))
+    )
+    record = await tasks.submit()
+    await tasks.factory.next_hanging()
+    await asyncio.wait_for(tasks.manager.drain(), GUARD)
+    events = await tasks.events(record.id)
+    final = events[-1].event
+    assert isinstance(final, RunFailed)
+    assert (final.iterations, final.response) == (1, "waiting")
+    assert final.usage == next(e.event.usage for e in events if isinstance(e.event, ModelResponse))
+    assert final.usage.total_tokens == 10
