@@ -17,6 +17,7 @@ __all__ = [
     "MAX_SOURCE_BYTES",
     "PROCESS_RESERVE_MB",
     "SANDBOX_UID",
+    "TMPFS_FILES_PER_MB",
     "ExecResult",
     "OnOutput",
     "Sandbox",
@@ -31,6 +32,10 @@ MAX_SOURCE_BYTES = 100_000  # one argv string; the kernel refuses more than 128 
 
 PROCESS_RESERVE_MB = 64
 """Memory no tmpfs may take: the executor, a shell and a small command fit in it."""
+
+TMPFS_FILES_PER_MB = 128
+"""Files (inodes) a tmpfs may hold per MB of its size. Their metadata, about 1 KB each, is not
+counted in the size but lives in memory too: at this ratio it adds at most an eighth."""
 
 SANDBOX_UID = 1000
 """The user and group sandbox commands run as; what the worker hands a sandbox belongs to it."""
@@ -96,8 +101,9 @@ class SandboxLimits(BaseModel):
     """Resource limits applied to every sandbox container.
 
     The tmpfs mounts (``/tmp``, an ephemeral ``/workspace``, ``/dev/shm``) hold their files in the
-    container's memory, charged to ``memory_mb``: together they must leave
-    :data:`PROCESS_RESERVE_MB` of it to processes, so that filling every one of them ends in
+    container's memory, charged to ``memory_mb``: together, with the metadata of as many files as
+    they may hold (:data:`TMPFS_FILES_PER_MB`), they must leave :data:`PROCESS_RESERVE_MB` of it to
+    processes, so that filling every one of them ends in
     "No space left on device" while the executor and the next command still have room, rather
     than in an out-of-memory kill that no process's size would explain.
     """
@@ -118,10 +124,11 @@ class SandboxLimits(BaseModel):
     @model_validator(mode="after")
     def _tmpfs_leaves_room_for_processes(self) -> SandboxLimits:
         tmpfs = self.tmp_size_mb + self.workspace_size_mb + self.shm_size_mb
-        if tmpfs > self.memory_mb - PROCESS_RESERVE_MB:
+        if tmpfs + tmpfs // 8 > self.memory_mb - PROCESS_RESERVE_MB:  # // 8: their files' metadata
             raise ValueError(
                 f"the sandbox tmpfs mounts (/tmp {self.tmp_size_mb} MB, /workspace "
-                f"{self.workspace_size_mb} MB, /dev/shm {self.shm_size_mb} MB) live in its memory "
+                f"{self.workspace_size_mb} MB, /dev/shm {self.shm_size_mb} MB, and an eighth more for "
+                f"their files' metadata) live in its memory "
                 f"({self.memory_mb} MB) and must leave {PROCESS_RESERVE_MB} MB of it to processes: "
                 "make them smaller or the memory limit larger"
             )

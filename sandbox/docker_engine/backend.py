@@ -33,7 +33,15 @@ from typing import Any
 import docker
 import docker.errors
 
-from sandbox.base import SANDBOX_UID, ExecResult, OnOutput, SandboxLimits, SandboxRequest, validate_source
+from sandbox.base import (
+    SANDBOX_UID,
+    TMPFS_FILES_PER_MB,
+    ExecResult,
+    OnOutput,
+    SandboxLimits,
+    SandboxRequest,
+    validate_source,
+)
 from sandbox.docker_engine.channel import Channel
 from sandbox.docker_engine.execution import Interpreter, run_call, run_cell
 from sandbox.docker_engine.image import image_present
@@ -227,11 +235,15 @@ class DockerSandboxFactory:
     def _container_kwargs(self, request: SandboxRequest, name: str) -> dict[str, Any]:
         limits = self._limits
         memory = f"{limits.memory_mb}m"
-        tmpfs = {"/tmp": f"rw,nosuid,nodev,size={limits.tmp_size_mb}m,mode=1777"}
+        tmpfs = {
+            "/tmp": f"rw,nosuid,nodev,{_tmpfs_size(limits.tmp_size_mb)},mode=1777",
+            # Ours rather than the engine's (--shm-size), which cannot bound its number of files.
+            "/dev/shm": f"rw,nosuid,nodev,noexec,{_tmpfs_size(limits.shm_size_mb)},mode=1777",
+        }
         volumes: dict[str, dict[str, str]] = {}
         if request.workspace_dir is None:
             tmpfs[WORKDIR] = (
-                f"rw,exec,nosuid,nodev,size={limits.workspace_size_mb}m,"
+                f"rw,exec,nosuid,nodev,{_tmpfs_size(limits.workspace_size_mb)},"
                 f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0755"
             )
         else:
@@ -261,7 +273,6 @@ class DockerSandboxFactory:
             "pids_limit": limits.pids,
             "mem_limit": memory,
             "memswap_limit": memory,  # equal to the memory limit: no swap on top
-            "shm_size": f"{limits.shm_size_mb}m",  # counted in SandboxLimits' tmpfs budget
             "nano_cpus": int(limits.cpus * 1_000_000_000),
             "read_only": True,
             "init": True,
@@ -291,6 +302,11 @@ class DockerSandboxFactory:
                 return False
             raise SandboxError(f"could not remove sandbox container {container}: {e}") from e
         return True
+
+
+def _tmpfs_size(size_mb: int) -> str:
+    """A tmpfs's bounds: its size, and its number of files, whose metadata the size leaves out."""
+    return f"size={size_mb}m,nr_inodes={size_mb * TMPFS_FILES_PER_MB}"
 
 
 def _container_name(run_id: str) -> str:

@@ -11,11 +11,14 @@ from sandbox.base import PROCESS_RESERVE_MB, SandboxLimits
 def test_defaults_leave_the_reserve_to_processes() -> None:
     limits = SandboxLimits()
     tmpfs = limits.tmp_size_mb + limits.workspace_size_mb + limits.shm_size_mb
-    assert tmpfs <= limits.memory_mb - PROCESS_RESERVE_MB
+    assert tmpfs * 9 / 8 <= limits.memory_mb - PROCESS_RESERVE_MB
 
 
 def test_tmpfs_up_to_the_reserve_is_accepted() -> None:
-    SandboxLimits(memory_mb=160, tmp_size_mb=16, shm_size_mb=16, workspace_size_mb=64)
+    # 96 MB of tmpfs and 12 MB for their files' metadata leave 64 of 172.
+    SandboxLimits(memory_mb=172, tmp_size_mb=16, shm_size_mb=16, workspace_size_mb=64)
+    with pytest.raises(ValidationError):
+        SandboxLimits(memory_mb=171, tmp_size_mb=16, shm_size_mb=16, workspace_size_mb=64)
 
 
 def test_tmpfs_that_could_fill_the_memory_is_refused() -> None:
