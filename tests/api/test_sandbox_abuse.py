@@ -30,9 +30,10 @@ Result = dict[str, Any]
 
 TOOL_TIMEOUT = 3.0
 PIDS = 64
-# The tmpfs mounts take all the memory SandboxLimits lets them (all but PROCESS_RESERVE_MB): full
-# mounts then leave processes only that much, the edge where the executor could be the OOM victim.
-MEMORY_MB, TMP_MB, WORKSPACE_MB = 256, 32, 96  # and /dev/shm's default 64
+# The tmpfs mounts take all the memory SandboxLimits lets them (all but PROCESS_RESERVE_MB, with an
+# eighth on top for their files' metadata): full mounts then leave processes only that much, the
+# edge where the executor could be the OOM victim.
+MEMORY_MB, TMP_MB, WORKSPACE_MB = 256, 32, 75  # and /dev/shm's default 64: 171 + 21 = 192
 FILL_ALL = " ; ".join(
     f"dd if=/dev/zero of={m}/fill bs=1M count=1024" for m in ("/tmp", "/workspace", "/dev/shm")
 )
