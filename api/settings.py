@@ -325,7 +325,11 @@ class Settings(BaseSettings):
         )
 
     def workspace_settings(self) -> WorkspaceConfig:
-        return WorkspaceConfig(root=self.data_dir / "workspaces", max_mb=self.workspace_max_mb)
+        return WorkspaceConfig(
+            root=self.data_dir / "workspaces",
+            max_mb=self.workspace_max_mb,
+            required="workspace_max_mb" in self.model_fields_set,
+        )
 
     def sandbox_limits(self) -> SandboxLimits:
         return SandboxLimits(

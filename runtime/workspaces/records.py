@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
 from pydantic import BaseModel, Field
 
-from runtime.errors import InputError, NotFoundError
+from runtime.errors import InputError, NotFoundError, UnavailableError
 from runtime.store import Store
 from runtime.workspaces.volumes import WorkspaceVolumes
 
@@ -34,6 +35,8 @@ __all__ = [
     "Workspaces",
     "check_workspace_id",
 ]
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_WORKSPACE = "default"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -69,6 +72,11 @@ class WorkspaceConfig(BaseModel):
         description="Disk quota of each workspace in MiB, enforced by a loop-mounted filesystem of "
         "that size per workspace (needs root); 0: none, the directories share the data disk.",
     )
+    required: bool = Field(
+        False,
+        description="The operator asked for this quota: a worker that cannot enforce it refuses to start. "
+        "Otherwise (the default quota) such a worker runs without quotas and logs why.",
+    )
 
 
 class Workspaces:
@@ -78,11 +86,24 @@ class Workspaces:
         self._db = store.connection
         self._root = config.root
         self._volumes = WorkspaceVolumes(config.max_mb) if config.max_mb else None
+        self._quota_required = config.required
 
     async def start(self) -> None:
-        """Prove the quota can be enforced here (a worker that cannot mount must not start)."""
-        if self._volumes is not None:
+        """Prove the quota can be enforced here.
+
+        A quota the operator set is a promise: a worker that cannot mount refuses to start. The
+        default quota is not worth refusing a plain non-root install over: that worker runs
+        without quotas and says why, once, at start-up.
+        """
+        if self._volumes is None:
+            return
+        try:
             await asyncio.to_thread(self._volumes.check, self._root)
+        except UnavailableError as e:
+            if self._quota_required:
+                raise
+            log.warning("workspace_quota_off", reason=str(e))
+            self._volumes = None
 
     async def aclose(self) -> None:
         """Unmount the workspaces' filesystems (their sandboxes are gone by now)."""

@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from runtime.errors import PayloadTooLargeError, UnavailableError
+from runtime.store import Store
 from runtime.workspaces.files import SANDBOX_UID, WorkspaceFiles
+from runtime.workspaces.records import WorkspaceConfig, Workspaces
 from runtime.workspaces.volumes import WorkspaceVolumes, image_of
 from tests.mounts import mounts_under, unmount_under
 
@@ -188,3 +191,30 @@ async def chunks(size: int, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
     data = io.BytesIO(b"y" * size)
     while block := data.read(chunk):
         yield block
+
+
+@pytest.mark.parametrize("required", [True, False])
+async def test_a_quota_that_cannot_be_enforced_stops_start_up_only_when_the_operator_set_it(
+    tmp_path: Path, required: bool
+) -> None:
+    config = WorkspaceConfig(root=tmp_path / "workspaces", max_mb=QUOTA_MB, required=required)
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        workspaces = Workspaces(store, config)
+        os.setegid(65534)
+        os.seteuid(65534)  # nobody, as a plain install runs: the probe cannot mount
+        try:
+            if required:
+                with pytest.raises(UnavailableError, match="needs the worker to run as root"):
+                    await workspaces.start()
+            else:
+                with capture_logs() as logs:
+                    await workspaces.start()
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+        if required:
+            return
+        directory = await workspaces.files_dir("alice", "ws1")
+        await workspaces.aclose()
+    assert directory.is_dir() and not directory.is_mount()  # a plain directory: no quota
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["workspace_quota_off"]
