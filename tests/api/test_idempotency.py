@@ -22,6 +22,7 @@ from tests.api.test_tasks import follow
 from tests.fakes import Hang, Reply, ScriptedModelServer
 
 Client = TestClient[Any, Any]
+pytestmark = pytest.mark.both_engines  # the store behind every route here: SQLite and PostgreSQL
 
 
 def keyed(key: str, headers: dict[str, str] = ALICE) -> dict[str, str]:
