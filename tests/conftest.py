@@ -23,6 +23,7 @@ import tarfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -157,3 +158,9 @@ async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | No
     cluster: Cluster = request.getfixturevalue("postgres_cluster")
     async with cluster.fresh_database() as url:
         yield url
+
+
+@pytest.fixture
+def store_target(database_url: str | None, tmp_path: Path) -> str | Path:
+    """What ``Store.open`` takes for this test's engine: its database's URL, or a SQLite file."""
+    return database_url or tmp_path / "db.sqlite3"
