@@ -140,8 +140,7 @@ async def test_purge_deletes_only_expired_keys(keys: IdempotencyStore, store: St
     clock.now += TTL / 2
 
     assert await keys.purge_expired() == 2
-    rows = await store.connection.execute_fetchall("SELECT key FROM idempotency_keys")
-    assert [row[0] for row in rows] == ["new"]
+    assert await store.idempotency.keys() == ["new"]
 
 
 async def test_a_key_left_in_flight_by_a_stopped_worker_is_never_run_again(store_target: str | Path) -> None:

@@ -105,22 +105,21 @@ async def test_cap_holds_under_concurrent_creates(library: Library) -> None:
     assert len(await library.list("prompt", "alice")) == MAX_ITEMS
 
 
-async def test_put_never_blocks_a_concurrent_commit_on_the_shared_connection(
-    store_target: str | Path,
-) -> None:
-    # Other repositories commit on the same connection while a put is between its awaits; a
-    # statement left open there fails their COMMIT ("SQL statements in progress").
+async def test_a_put_transaction_is_never_joined_by_a_concurrent_write(store_target: str | Path) -> None:
+    # A put is a transaction; on SQLite's one connection, another coroutine's statement issued
+    # while it is open must wait for it, not join it (and be rolled back or committed with it).
     async with Store.open(store_target) as store:
         library = Library(store)
 
         await asyncio.gather(
             library.put("prompt", "alice", "a", "x"),
-            store.connection.commit(),
+            store.create_run("r1", "alice", "task"),
             library.put("prompt", "alice", "a", "y"),
-            store.connection.commit(),
+            store.create_run("r2", "alice", "task"),
         )
 
         assert (await library.get("prompt", "alice", "a")).content == "y"
+        assert {r.id for r in (await store.list_tasks("alice"))[0]} == {"r1", "r2"}
 
 
 # --- compose_system_prompt ------------------------------------------------------------------------
