@@ -45,7 +45,8 @@ metadata = MetaData()
 runs = Table(
     "runs",
     metadata,
-    Column("id", Text, primary_key=True),
+    # nullable, as SQLite made "id TEXT PRIMARY KEY" of a rowid table (PostgreSQL's keys are never null).
+    Column("id", Text, primary_key=True, nullable=True),
     Column("owner", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("status", Text, nullable=False),
@@ -87,7 +88,7 @@ workspaces = Table(
 conversations = Table(
     "conversations",
     metadata,
-    Column("id", Text, primary_key=True),
+    Column("id", Text, primary_key=True, nullable=True),
     Column("owner", Text, nullable=False),
     Column("workspace_id", Text, nullable=False),
     Column("title", Text, nullable=False, server_default=text("''")),

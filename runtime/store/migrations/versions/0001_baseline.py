@@ -26,7 +26,8 @@ _NO_ROWID = {"sqlite_with_rowid": False}
 def upgrade() -> None:
     op.create_table(
         "runs",
-        sa.Column("id", sa.Text, primary_key=True),
+        # nullable: what SQLite made of "id TEXT PRIMARY KEY" in a rowid table (PostgreSQL's keys are never null).
+        sa.Column("id", sa.Text, primary_key=True, nullable=True),
         sa.Column("owner", sa.Text, nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
@@ -59,7 +60,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "conversations",
-        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("id", sa.Text, primary_key=True, nullable=True),
         sa.Column("owner", sa.Text, nullable=False),
         sa.Column("workspace_id", sa.Text, nullable=False),
         sa.Column("title", sa.Text, nullable=False, server_default=sa.text("''")),
