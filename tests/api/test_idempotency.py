@@ -30,8 +30,11 @@ def keyed(key: str, headers: dict[str, str] = ALICE) -> dict[str, str]:
 
 
 async def task_ids(client: Client) -> list[str]:
-    rows = await client.app[STORE].connection.execute_fetchall("SELECT id FROM runs WHERE kind = 'task'")
-    return [row[0] for row in rows]
+    ids = []
+    for owner in ("alice", "bob"):  # the api fixture's two users
+        records, _ = await client.app[STORE].list_tasks(owner)
+        ids += [record.id for record in records]
+    return ids
 
 
 async def test_a_retried_message_runs_once_and_replays_the_same_task(
