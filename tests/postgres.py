@@ -2,11 +2,12 @@
 
 The cluster lives in a temporary directory: ``initdb`` with trust authentication for local
 connections, the server listening on 127.0.0.1 at a free port and on a unix socket in the same
-directory, durability off (``fsync``, ``synchronous_commit``, ``full_page_writes``: a crash loses
-nothing a test needs). PostgreSQL refuses to run as root, so as root (CI) every server binary runs
-as the ``postgres`` user that Debian's package creates, and the directory is handed to it. The
-cluster is stopped and its directory removed when the session ends. Only the standard library and
-asyncpg (the store's PostgreSQL driver) are used, so nothing else needs installing.
+directory, durability off for the tests (:data:`FAST`: a crash loses nothing a test needs; the
+benchmarks keep PostgreSQL's defaults). PostgreSQL refuses to run as root, so as root (CI) every
+server binary runs as the ``postgres`` user that Debian's package creates, and the directory is
+handed to it. The cluster is stopped and its directory removed when the session ends. Only the
+standard library and asyncpg (the store's PostgreSQL driver) are used, so nothing else needs
+installing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +28,12 @@ import asyncpg
 
 from tests.served_worker import free_port
 
-__all__ = ["Cluster", "PostgresUnavailable", "find_bin_dir", "running_cluster"]
+__all__ = ["FAST", "Cluster", "PostgresUnavailable", "find_bin_dir", "running_cluster"]
 
 SERVICE_USER = "postgres"  # the account Debian's postgresql package creates
 _VERSION_DIRS = Path("/usr/lib/postgresql")  # Debian's layout: /usr/lib/postgresql/<major>/bin
+FAST = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+"""Durability off: what the tests run with (a crash loses nothing they need)."""
 
 
 class PostgresUnavailable(Exception):
@@ -84,8 +87,9 @@ def find_bin_dir() -> Path | None:
 
 
 @contextlib.contextmanager
-def running_cluster() -> Iterator[Cluster]:
-    """Start a cluster in a temporary directory; stop it and remove the directory on exit."""
+def running_cluster(settings: Sequence[str] = FAST) -> Iterator[Cluster]:
+    """Start a cluster in a temporary directory with these server ``settings`` (``name=value``);
+    stop it and remove the directory on exit."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise PostgresUnavailable(
@@ -100,7 +104,7 @@ def running_cluster() -> Iterator[Cluster]:
         data = root / "data"
         _run(run_as, bin_dir / "initdb", "-D", data, "-U", SERVICE_USER, "--auth=trust", "-E", "UTF8",
              "--locale=C", "--no-sync")  # fmt: skip
-        cluster = _start(run_as, bin_dir, root, data)
+        cluster = _start(run_as, bin_dir, root, data, settings)
         try:
             yield cluster
         finally:
@@ -123,7 +127,9 @@ def _service_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _start(run_as: pwd.struct_passwd | None, bin_dir: Path, root: Path, data: Path) -> Cluster:
+def _start(
+    run_as: pwd.struct_passwd | None, bin_dir: Path, root: Path, data: Path, settings: Sequence[str]
+) -> Cluster:
     log = root / "server.log"
     problem = ""
     # A free port can be taken between choosing it and the server binding it (other test sessions
@@ -136,10 +142,8 @@ def _start(run_as: pwd.struct_passwd | None, bin_dir: Path, root: Path, data: Pa
                 "listen_addresses=127.0.0.1",
                 f"port={port}",
                 f"unix_socket_directories={root}",
-                "fsync=off",
-                "synchronous_commit=off",
-                "full_page_writes=off",
                 "max_connections=200",  # concurrency tests open many connections at once
+                *settings,
             )
         )
         try:
