@@ -79,9 +79,26 @@ class Database:
         conn = await engine.connect()
         shared = await conn.execution_options(isolation_level="AUTOCOMMIT")
         database = cls(engine, shared)
-        raw = await shared.get_raw_connection()
-        database._raw = raw.driver_connection
+        await database._attach_driver()
         return database
+
+    async def _attach_driver(self) -> None:
+        assert self._shared is not None
+        raw = await self._shared.get_raw_connection()
+        self._raw = raw.driver_connection
+
+    async def _sqlite_ready(self) -> AsyncConnection:
+        """The shared connection, replaced first if a canceled statement left it invalidated.
+
+        SQLAlchemy invalidates a connection whose statement was interrupted by a cancellation (a
+        client that went away): its state is unknown, so it is closed, and every later statement
+        would fail until it is rolled back, which opens a new one. Called with the lock held.
+        """
+        assert self._shared is not None
+        if self._shared.invalidated:
+            await self._shared.rollback()
+            await self._attach_driver()
+        return self._shared
 
     async def _close(self) -> None:
         if self._shared is not None:
@@ -92,7 +109,7 @@ class Database:
         """A connection whose every statement is a transaction of its own."""
         if self._shared is not None:
             async with self._lock:
-                yield self._shared
+                yield await self._sqlite_ready()
             return
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -109,13 +126,15 @@ class Database:
                 yield conn
             return
         async with self._lock:
-            await self._shared.exec_driver_sql("BEGIN IMMEDIATE")
+            shared = await self._sqlite_ready()
+            await shared.exec_driver_sql("BEGIN IMMEDIATE")
             try:
-                yield self._shared
+                yield shared
             except BaseException:
-                await self._shared.exec_driver_sql("ROLLBACK")
+                if not shared.invalidated:  # an invalidated connection was closed: nothing to undo
+                    await asyncio.shield(shared.exec_driver_sql("ROLLBACK"))
                 raise
-            await self._shared.exec_driver_sql("COMMIT")
+            await shared.exec_driver_sql("COMMIT")
 
     @asynccontextmanager
     async def sqlite_driver(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -125,8 +144,9 @@ class Database:
         (cursor, execute, fetch) where ``execute_fetchall`` takes one: appending an event through
         it halved the events stored per second.
         """
-        assert self._raw is not None, "sqlite_driver is SQLite's"
         async with self._lock:
+            await self._sqlite_ready()
+            assert self._raw is not None, "sqlite_driver is SQLite's"
             yield self._raw
 
     async def lock_owner(self, conn: AsyncConnection, scope: str, owner: str) -> None:
