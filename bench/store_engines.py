@@ -9,7 +9,8 @@ it runs as the ``postgres`` user) with the server's default durability (``fsync`
 ``synchronous_commit=off``, which like SQLite's ``NORMAL`` may lose the last commits to a machine
 crash but never corrupts. For each:
 
-1. Events stored per second: ``Store.append`` (one event per statement and transaction), one
+1. Events stored per second: the bare driver (aiosqlite, asyncpg: one plain INSERT per event,
+   autocommit) as the baseline; ``Store.append`` (one event per statement and transaction), one
    writer; four concurrent writers on four runs (one Store); one writer in batches of 20
    (``Store.append_batch``, how a run's events are written).
 2. Append → long-poll delivery: a reader does what a long-poll does (take the run's wake-up,
@@ -32,6 +33,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import aiosqlite
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runtime.engine.events import TextChunk
@@ -49,6 +53,34 @@ def pct(samples: list[float], q: float) -> float:
 
 def chunk(i: int) -> TextChunk:
     return TextChunk(iteration=1, content=f"chunk {i}")
+
+
+async def driver_alone(target: str | Path, count: int) -> float:
+    """The baseline: one INSERT per event through the bare driver (aiosqlite, asyncpg), autocommit."""
+    create = "CREATE TABLE bare (run_id TEXT, seq INTEGER, type TEXT, data TEXT, created_at REAL, PRIMARY KEY (run_id, seq))"
+    data = chunk(0).model_dump_json(exclude={"type"})
+    if isinstance(target, Path):
+        async with aiosqlite.connect(target.with_name("bare.sqlite3"), isolation_level=None) as lite:
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+                await lite.execute(f"PRAGMA {pragma}")
+            await lite.execute(create)
+            started = time.perf_counter()
+            for i in range(count):
+                await lite.execute_fetchall(
+                    "INSERT INTO bare VALUES (?, ?, ?, ?, ?)", ("one", i, "text_chunk", data, time.time())
+                )
+            return count / (time.perf_counter() - started)
+    pg = await asyncpg.connect(target)
+    try:
+        await pg.execute(create)
+        started = time.perf_counter()
+        for i in range(count):
+            await pg.execute(
+                "INSERT INTO bare VALUES ($1, $2, $3, $4, $5)", "one", i, "text_chunk", data, time.time()
+            )
+        return count / (time.perf_counter() - started)
+    finally:
+        await pg.close()
 
 
 async def one_writer(store: Store, count: int) -> float:
@@ -111,7 +143,7 @@ async def deliveries(writer: Store, reader: Store, run_id: str, count: int) -> l
 
 
 async def measure(name: str, target: str | Path, count: int, delivered: int) -> list[str]:
-    rows = []
+    rows = [f"{name:44s} events/s, bare driver (baseline)    {await driver_alone(target, count):9.0f}"]
     async with Store.open(target) as store:
         rows.append(f"{name:44s} events/s, one writer             {await one_writer(store, count):9.0f}")
         rows.append(f"{name:44s} events/s, 4 concurrent writers   {await four_writers(store, count):9.0f}")
