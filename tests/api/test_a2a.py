@@ -24,6 +24,8 @@ from tests.api.test_tasks import follow
 from tests.fakes import Hang, Reply, ScriptedModelServer
 from tests.served_worker import SEED_CLIENTS, run_seed_client
 
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
+
 Client = TestClient[Any, Any]
 SEED_CLIENT = SEED_CLIENTS / "seed_000_a2a.py"
 
