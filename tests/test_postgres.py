@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from tests import postgres
+from tests.conftest import postgres_unavailable
 from tests.postgres import Cluster
 
 
@@ -45,3 +46,13 @@ def test_without_server_binaries_the_cluster_is_unavailable(
         postgres.running_cluster(),
     ):
         pass
+
+
+def test_without_postgres_its_tests_skip_locally_but_fail_on_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no binaries"):
+        postgres_unavailable("no binaries")
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no binaries"):
+        postgres_unavailable("no binaries")
