@@ -94,7 +94,7 @@ class Resources:
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Opened in this order, closed in reverse; a failure closes what was opened before it."""
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(Store.open(settings.db_path))
+        store = await stack.enter_async_context(Store.open(settings.database))
         interrupted = await store.fail_interrupted_runs(
             "interrupted: the worker stopped before the run finished"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import sys
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from api.app import create_app
 from api.settings import Settings
 from api.web.logging import configure_logging
+from runtime.store import migrate_database
 
 __all__ = ["main"]
 
@@ -37,7 +39,22 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve without AGENT_API_KEYS on a non-loopback address (anyone who can reach it can run code)",
     )
+    commands.add_parser(
+        "migrate",
+        help="bring the database (AGENT_DATABASE_URL, or the SQLite file in AGENT_DATA_DIR) to this "
+        "version's schema and exit; serve does the same at start-up",
+    )
     return parser
+
+
+def _migrate(settings: Settings) -> int:
+    try:
+        revision = asyncio.run(migrate_database(settings.database))
+    except Exception as e:
+        print(f"agent-worker: migration failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(f"agent-worker: the database is at revision {revision}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:
         print(f"agent-worker: invalid configuration:\n{e}", file=sys.stderr)
         return 2
+    if args.command == "migrate":
+        return _migrate(settings)
     if not settings.tokens and not _is_loopback(args.host) and not args.allow_anonymous:
         print(
             f"agent-worker: refusing to serve anonymously on {args.host}: set AGENT_API_KEYS "

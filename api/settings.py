@@ -93,7 +93,14 @@ class Settings(BaseSettings):
     model_max_retries: int = _from(ModelConfig, "max_retries")
     model_retry_base_delay: float = _from(ModelConfig, "retry_base_delay")
     model_retry_max_delay: float = _from(ModelConfig, "retry_max_delay")
-    data_dir: Path = Field(Path("./data"), description="SQLite file and workspaces.")
+    data_dir: Path = Field(
+        Path("./data"), description="SQLite file (unless database_url is set) and workspaces."
+    )
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:port/dbname to keep the store in PostgreSQL; unset: "
+        "the embedded SQLite file in data_dir.",
+    )
     api_keys: str = Field("", description="user:token,user2:token2 — Bearer tokens, each mapped to a user.")
     sandbox_image: str | None = Field(
         None,
@@ -260,6 +267,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "agent-worker.sqlite3"
+
+    @property
+    def database(self) -> str | Path:
+        """Where the store is, as :meth:`runtime.store.Store.open` takes it: a URL, or the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def worker_instance(self) -> str:

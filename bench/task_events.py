@@ -1,8 +1,9 @@
 """Task API figures, from one run on this machine.
 
     AGENT_SANDBOX_IMAGE=agent-worker-sandbox:test .venv/bin/python bench/task_events.py [--tasks 1000]
+        [--engine sqlite|postgresql]
 
-1. Events stored per second: ``Store.append`` (one SQLite commit per event, WAL), one writer and
+1. Events stored per second: ``Store.append`` (one commit per event; SQLite: WAL), one writer and
    four concurrent tasks' writers.
 2. Delivery latency (event appended → client has it), against a real ``agent-worker serve``
    process and a scripted model streaming a chunk every 20 ms: a plain poller (``from=``,
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from runtime.engine.events import TextChunk
 from runtime.store import Store
 from tests.fakes import Reply, ScriptedModelServer
+from tests.postgres import running_cluster
 from tests.served_worker import command, free_port, wait_healthy
 
 
@@ -39,8 +41,8 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def events_per_second(path: Path, count: int) -> tuple[float, float]:
-    async with Store.open(path) as store:
+async def events_per_second(target: str | Path, count: int) -> tuple[float, float]:
+    async with Store.open(target) as store:
         await store.create_run("one", "bench", "task")
         started = time.perf_counter()
         for i in range(count):
@@ -107,11 +109,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument(
+        "--engine",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the store's engine; postgresql: a throwaway local cluster (tests/postgres.py), defaults kept",
+    )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="aw-bench-"))
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}")
+    print(f"store: {args.engine}")
+    if args.engine == "sqlite":
+        await run(args, None)
+        return
+    with running_cluster(()) as cluster:
+        async with cluster.fresh_database() as events_url, cluster.fresh_database() as worker_url:
+            await run(args, (events_url, worker_url))
 
-    single, concurrent = await events_per_second(workdir / "events.sqlite3", args.events)
+
+async def run(args: argparse.Namespace, urls: tuple[str, str] | None) -> None:
+    """The figures on SQLite files in a temporary directory, or on ``urls`` (one database for
+    the events/s figures, one for the worker)."""
+    workdir = Path(tempfile.mkdtemp(prefix="aw-bench-"))
+    single, concurrent = await events_per_second(urls[0] if urls else workdir / "events.sqlite3", args.events)
     print(f"events stored per second, one writer          {single:9.0f}")
     print(f"events stored per second, 4 concurrent tasks  {concurrent:9.0f}")
 
@@ -122,6 +141,7 @@ async def main() -> None:
             **os.environ,
             "OPENAI_BASE_URL": model.base_url,
             "AGENT_DATA_DIR": str(workdir / "data"),
+            **({"AGENT_DATABASE_URL": urls[1]} if urls else {}),
             # A long-poll answers per event: 20 a task, past the default 120 requests a minute.
             "AGENT_RATE_LIMIT_PER_MINUTE": "0",
             "AGENT_RATE_LIMIT_CONCURRENCY": "0",

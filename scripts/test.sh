@@ -8,13 +8,21 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[test]"
 
-# The /docs test renders the page in Debian's Chromium (Playwright's own browser download is not
-# reachable); install it when missing. That needs root, as CI has; without it the test skips.
-if ! command -v chromium >/dev/null; then
+# Debian packages the tests need, installed when missing (one apt-get update for all). That needs
+# root, as CI has; without it the tests that need them skip (PostgreSQL's fail under CI=true).
+# - chromium: the /docs test renders the page in it (Playwright's own browser download is not
+#   reachable);
+# - postgresql: the store's tests run on SQLite and on a throwaway PostgreSQL cluster
+#   (tests/postgres.py starts it as the postgres user); only the binaries are used, the package's
+#   own cluster and service are left alone.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
     else
-        echo "chromium is missing and this is not root: the /docs browser test will skip" >&2
+        echo "${missing[*]} missing and this is not root: the tests that need them will skip" >&2
     fi
 fi
 

@@ -4,6 +4,12 @@ Docker tests skip when no engine answers or when neither the sandbox image nor i
 engine: the build never pulls, and nothing here may reach a registry. A test is a Docker test when
 it uses ``docker_client``, directly or through another fixture: it gets the ``docker`` marker here,
 so ``pytest -m "not docker"`` is the fast tier, which needs no engine.
+
+The store runs on two database engines. ``database_url`` is the ``AGENT_DATABASE_URL`` a test's
+store opens: ``None`` (SQLite in the data directory) unless the test or its module carries the
+``both_engines`` marker, which runs it once per engine, the second time on a fresh database of a
+throwaway PostgreSQL cluster (tests/postgres.py) started once per session. Without PostgreSQL's
+binaries those runs skip, except under ``CI=true``, where they fail: CI never skips an engine.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import os
 import tarfile
 import uuid
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
 
 import docker
 import docker.errors
@@ -26,9 +33,18 @@ import structlog
 
 from sandbox.docker_engine.backend import LABEL_INSTANCE
 from sandbox.docker_engine.image import ensure_image, image_present
+from tests.postgres import Cluster, PostgresUnavailable, running_cluster
 
 SANDBOX_IMAGE = os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test")
 BASE_IMAGE = os.environ.get("AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm")
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only marked tests run twice: the API tests all reach the store, and running every one of them
+    # on both engines would double the suite's time for little more than the marked ones cover.
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("database_url", ENGINES, indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -109,3 +125,47 @@ def empty_base(docker_client: docker.DockerClient) -> Iterator[str]:
             docker_client.api.remove_image(image, force=True)
     with contextlib.suppress(docker.errors.ImageNotFound):  # pruned above when no step ran on it
         docker_client.api.remove_image(tag, force=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the session (tests/postgres.py)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(running_cluster())
+        except PostgresUnavailable as e:
+            postgres_unavailable(str(e))
+        yield cluster
+
+
+def postgres_unavailable(problem: str) -> NoReturn:
+    """Skip the test that needs PostgreSQL, or fail it under ``CI=true``: CI never skips an engine."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL tests cannot run on CI: {problem}", pytrace=False)
+    pytest.skip(f"PostgreSQL tests skipped: {problem}")
+
+
+@pytest.fixture
+async def postgres_url(postgres_cluster: Cluster) -> AsyncIterator[str]:
+    """The URL of a fresh database on the session's cluster, dropped after the test."""
+    async with postgres_cluster.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """``AGENT_DATABASE_URL`` for this test: None (SQLite in the data directory) or a fresh
+    PostgreSQL database, by the engine the ``both_engines`` parametrization chose."""
+    engine = getattr(request, "param", "sqlite")
+    if engine == "sqlite":
+        yield None
+        return
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    async with cluster.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def store_target(database_url: str | None, tmp_path: Path) -> str | Path:
+    """What ``Store.open`` takes for this test's engine: its database's URL, or a SQLite file."""
+    return database_url or tmp_path / "db.sqlite3"

@@ -69,9 +69,6 @@ class StoreSink:
             failure, self._failure = self._failure, None
             raise failure
 
-    def stored(self) -> None:
-        """Called after each batch is committed (readers may be woken here)."""
-
     async def _write(self) -> None:
         while self._queued:
             batch, self._queued = self._queued, []
@@ -81,7 +78,6 @@ class StoreSink:
                 log.exception("events_not_stored", count=len(batch))
                 self._failure = e
                 return
-            self.stored()
 
 
 class LazySandbox:

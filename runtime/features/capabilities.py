@@ -15,7 +15,6 @@ A capability fixes what a run of it gets: a system prompt, a model, the tools of
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +27,7 @@ from runtime.engine.tools import ALL_TOOLS, ToolName
 from runtime.errors import ConflictError, NotFoundError
 from runtime.features.library import NAME_PATTERN
 from runtime.store import Store
+from runtime.store.capabilities import OwnCapabilityRow
 from runtime.tasks.requests import TaskRequest
 from runtime.workspaces.records import DEFAULT_WORKSPACE
 
@@ -195,7 +195,7 @@ class Capabilities:
     """The global capabilities (in memory) and every user's own (the ``capabilities`` table)."""
 
     def __init__(self, store: Store, global_ones: Iterable[Capability]) -> None:
-        self._db = store.connection
+        self._rows = store.capabilities
         self._globals = {c.id: c for c in global_ones}
 
     def global_ones(self) -> list[Capability]:
@@ -209,10 +209,7 @@ class Capabilities:
         return [c for c in items if category is None or c.category == category]
 
     async def get(self, owner: str, capability_id: str) -> Capability:
-        rows = await self._db.execute_fetchall(
-            "SELECT spec, created_at FROM capabilities WHERE owner = ? AND id = ?", (owner, capability_id)
-        )
-        row = next(iter(rows), None)
+        row = await self._rows.find(owner, capability_id)
         if row is not None:
             return _own_capability(row)
         found = self._globals.get(capability_id)
@@ -224,41 +221,26 @@ class Capabilities:
         if spec.id in self._globals:
             raise ConflictError(f"capability id {spec.id!r} is taken by a global capability; choose another")
         now = time.time()
-        try:
-            # The cap is checked in the INSERT itself, so concurrent creates cannot pass it.
-            cursor = await self._db.execute(
-                """INSERT INTO capabilities (owner, id, spec, created_at)
-                   SELECT ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM capabilities WHERE owner = ?) < ?""",
-                (owner, spec.id, spec.model_dump_json(), now, owner, MAX_OWN),
-            )
-        except sqlite3.IntegrityError:
-            raise ConflictError(f"you already have a capability {spec.id!r}") from None
-        written = cursor.rowcount
-        await cursor.close()
-        if not written:
+        # The cap is checked in the INSERT itself, so concurrent creates cannot pass it.
+        outcome = await self._rows.insert(owner, spec.id, spec.model_dump_json(), now, MAX_OWN)
+        if outcome == "exists":
+            raise ConflictError(f"you already have a capability {spec.id!r}")
+        if outcome == "limit":
             raise ConflictError(f"capability limit reached: {MAX_OWN} per user; delete one first")
         return Capability(**spec.model_dump(), source="user", created_at=now)
 
     async def delete(self, owner: str, capability_id: str) -> None:
         """Delete the owner's own capability; a global one is read-only (:class:`ConflictError`)."""
-        cursor = await self._db.execute(
-            "DELETE FROM capabilities WHERE owner = ? AND id = ?", (owner, capability_id)
-        )
-        deleted = cursor.rowcount
-        await cursor.close()
-        if deleted:
+        if await self._rows.delete(owner, capability_id):
             return
         if capability_id in self._globals:
             raise ConflictError(f"capability {capability_id!r} is configured by the operator and read-only")
         raise NotFoundError(f"capability {capability_id!r} not found")
 
     async def _own(self, owner: str) -> list[Capability]:
-        rows = await self._db.execute_fetchall(
-            "SELECT spec, created_at FROM capabilities WHERE owner = ? ORDER BY created_at, id", (owner,)
-        )
-        return [_own_capability(row) for row in rows]
+        return [_own_capability(row) for row in await self._rows.list(owner)]
 
 
-def _own_capability(row: sqlite3.Row) -> Capability:
-    spec = CapabilitySpec.model_validate_json(row[0])
-    return Capability(**spec.model_dump(), source="user", created_at=row[1])
+def _own_capability(row: OwnCapabilityRow) -> Capability:
+    spec = CapabilitySpec.model_validate_json(row.spec)
+    return Capability(**spec.model_dump(), source="user", created_at=row.created_at)

@@ -36,7 +36,7 @@ class CapabilityRuns:
     """The ``task_origins`` table, and the start of every task a capability or A2A asks for."""
 
     def __init__(self, store: Store, capabilities: Capabilities, starter: TaskStarter) -> None:
-        self._db = store.connection
+        self._origins = store.task_origins
         self._capabilities = capabilities
         self._starter = starter
 
@@ -70,18 +70,13 @@ class CapabilityRuns:
                 owner, text, conversation_id=conversation_id, workspace_id=workspace_id
             )
         started = await self._starter.start(request)
-        await self._db.execute_fetchall(
-            "INSERT INTO task_origins (task_id, surface, capability_id) VALUES (?, ?, ?)",
-            (started.record.id, surface, capability_id),
-        )
+        await self._origins.insert(started.record.id, surface, capability_id)
         return started
 
     async def origin(self, task_id: str) -> TaskOrigin | None:
         """How the task was started; None for a task started elsewhere (``POST /messages``)."""
-        rows = await self._db.execute_fetchall(
-            "SELECT surface, capability_id FROM task_origins WHERE task_id = ?", (task_id,)
-        )
-        row = next(iter(rows), None)
+        row = await self._origins.find(task_id)
         if row is None:
             return None
-        return TaskOrigin(surface=_STORED_NAMES.get(row[0], row[0]), capability_id=row[1])
+        surface = _STORED_NAMES.get(row.surface, row.surface)
+        return TaskOrigin.model_validate({"surface": surface, "capability_id": row.capability_id})

@@ -21,7 +21,7 @@ MAX_CONTEXT_ID_CHARS = 200
 
 class ContextAliases:
     def __init__(self, store: Store, conversations: Conversations) -> None:
-        self._db = store.connection
+        self._aliases = store.context_aliases
         self._conversations = conversations
 
     async def conversation_for(
@@ -36,11 +36,8 @@ class ContextAliases:
         if known is not None:
             return known
         created = (await self._conversations.create(owner, workspace_id)).conversation_id
-        await self._db.execute_fetchall(
-            "INSERT OR IGNORE INTO context_aliases (owner, context_id, conversation_id) VALUES (?, ?, ?)",
-            (owner, context_id, created),
-        )
-        winner = await self._aliased(owner, context_id)
+        await self._aliases.insert_if_missing(owner, context_id, created)
+        winner = await self._aliases.conversation(owner, context_id)
         if winner != created:  # a concurrent first message under this contextId got there first
             await self._conversations.delete(owner, workspace_id, created)
         return winner
@@ -50,20 +47,9 @@ class ContextAliases:
         try:
             return (await self._conversations.get(owner, workspace_id, context_id)).conversation_id
         except NotFoundError:
-            return await self._aliased(owner, context_id)
+            return await self._aliases.conversation(owner, context_id)
 
     async def context_of(self, conversation_id: str) -> str:
         """The contextId to show for a conversation: the client's alias, else its own id."""
-        rows = await self._db.execute_fetchall(
-            "SELECT context_id FROM context_aliases WHERE conversation_id = ?", (conversation_id,)
-        )
-        row = next(iter(rows), None)
-        return conversation_id if row is None else str(row[0])
-
-    async def _aliased(self, owner: str, context_id: str) -> str | None:
-        rows = await self._db.execute_fetchall(
-            "SELECT conversation_id FROM context_aliases WHERE owner = ? AND context_id = ?",
-            (owner, context_id),
-        )
-        row = next(iter(rows), None)
-        return None if row is None else str(row[0])
+        alias = await self._aliases.context(conversation_id)
+        return conversation_id if alias is None else alias

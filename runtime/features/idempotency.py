@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from runtime.errors import ConflictError, InputError, UnprocessableError
 from runtime.store import Store
+from runtime.store.idempotency import IN_FLIGHT
 
 __all__ = [
     "HEADER_SCOPE",
@@ -42,8 +43,6 @@ __all__ = [
 HEADER_SCOPE = "header"  # keys sent as the Idempotency-Key header
 MAX_KEY_LENGTH = 255
 
-_IN_FLIGHT = "in_flight"
-_DONE = "done"
 INTERRUPTED = (
     "the first request with this idempotency key was interrupted (the worker stopped) before it "
     "answered; it will not run again under this key: check its effect, then use a new key"
@@ -79,7 +78,7 @@ class IdempotencyStore:
     """The ``idempotency_keys`` table of the store."""
 
     def __init__(self, store: Store, ttl: float, clock: Callable[[], float] = time.time) -> None:
-        self._db = store.connection
+        self._rows = store.idempotency
         self._ttl = ttl
         self._clock = clock
 
@@ -94,101 +93,62 @@ class IdempotencyStore:
         now = self._clock()
         # One statement claims a new key or takes over an expired one, so two concurrent requests
         # cannot both claim it; a key still in flight never expires from under its request.
-        claimed = await self._db.execute_fetchall(
-            """INSERT INTO idempotency_keys (owner, scope, key, fingerprint, state, created_at, expires_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (owner, scope, key) DO UPDATE SET
-                   fingerprint = excluded.fingerprint, state = excluded.state, status = NULL,
-                   content_type = NULL, body = NULL, reason = NULL,
-                   created_at = excluded.created_at, expires_at = excluded.expires_at
-               WHERE idempotency_keys.state != ? AND idempotency_keys.expires_at <= ?
-               RETURNING 1""",
-            (owner, scope, key, fingerprint, _IN_FLIGHT, now, now + self._ttl, _IN_FLIGHT, now),
-        )
-        if claimed:
+        if await self._rows.claim(owner, scope, key, fingerprint, now, now + self._ttl):
             return None
-        rows = await self._db.execute_fetchall(
-            "SELECT fingerprint, state, status, content_type, body, reason FROM idempotency_keys "
-            "WHERE owner = ? AND scope = ? AND key = ?",
-            (owner, scope, key),
-        )
-        row = next(iter(rows), None)
+        row = await self._rows.find(owner, scope, key)
         if row is None:  # released between the two statements: claim it now
             return await self.begin(owner, key, fingerprint, scope=scope)
-        known, state, status, content_type, body, reason = row
-        if known != fingerprint:
+        if row.fingerprint != fingerprint:
             raise UnprocessableError(
                 "this idempotency key was already used for a different request (method, path or "
                 "body); send a new key for a new request"
             )
-        if state == _IN_FLIGHT:
+        if row.state == IN_FLIGHT:
             raise ConflictError(
                 "a request with this idempotency key is still being processed; retry after it has answered"
             )
-        if status is None:
-            raise ConflictError(reason)
-        return StoredResponse(status=status, content_type=content_type, body=body)
+        if row.status is None or row.content_type is None or row.body is None:
+            raise ConflictError(row.reason)
+        return StoredResponse(status=row.status, content_type=row.content_type, body=row.body)
 
     async def complete(
         self, owner: str, key: str, response: StoredResponse, *, scope: str = HEADER_SCOPE
     ) -> None:
         """Stores the first answer; retries get it back until the key expires."""
-        await self._finish(owner, scope, key, response.status, response.content_type, response.body, None)
+        await self._rows.finish(
+            owner,
+            scope,
+            key,
+            status=response.status,
+            content_type=response.content_type,
+            body=response.body,
+            reason=None,
+            expires_at=self._clock() + self._ttl,
+        )
 
     async def complete_without_response(
         self, owner: str, key: str, reason: str, *, scope: str = HEADER_SCOPE
     ) -> None:
         """The work ran but its answer cannot be replayed (a stream): retries get a 409 with ``reason``."""
-        await self._finish(owner, scope, key, None, None, None, reason)
+        await self._rows.finish(
+            owner,
+            scope,
+            key,
+            status=None,
+            content_type=None,
+            body=None,
+            reason=reason,
+            expires_at=self._clock() + self._ttl,
+        )
 
     async def release(self, owner: str, key: str, *, scope: str = HEADER_SCOPE) -> None:
         """Frees a key whose work did nothing (refused, or failed with a 5xx): it may be sent again."""
-        await self._db.execute_fetchall(
-            "DELETE FROM idempotency_keys WHERE owner = ? AND scope = ? AND key = ? AND state = ?",
-            (owner, scope, key, _IN_FLIGHT),
-        )
+        await self._rows.release(owner, scope, key)
 
     async def interrupt_in_flight(self) -> int:
         """Start-up: keys a previous process left in flight end as interrupted (never run again)."""
-        now = self._clock()
-        rows = await self._db.execute_fetchall(
-            "UPDATE idempotency_keys SET state = ?, reason = ?, expires_at = ? WHERE state = ? RETURNING 1",
-            (_DONE, INTERRUPTED, now + self._ttl, _IN_FLIGHT),
-        )
-        return len(list(rows))
+        return await self._rows.interrupt_in_flight(INTERRUPTED, self._clock() + self._ttl)
 
     async def purge_expired(self) -> int:
         """Deletes expired keys (an expired key is free either way); returns how many."""
-        rows = await self._db.execute_fetchall(
-            "DELETE FROM idempotency_keys WHERE state != ? AND expires_at <= ? RETURNING 1",
-            (_IN_FLIGHT, self._clock()),
-        )
-        return len(list(rows))
-
-    async def _finish(
-        self,
-        owner: str,
-        scope: str,
-        key: str,
-        status: int | None,
-        content_type: str | None,
-        body: bytes | None,
-        reason: str | None,
-    ) -> None:
-        await self._db.execute_fetchall(
-            """UPDATE idempotency_keys
-               SET state = ?, status = ?, content_type = ?, body = ?, reason = ?, expires_at = ?
-               WHERE owner = ? AND scope = ? AND key = ? AND state = ?""",
-            (
-                _DONE,
-                status,
-                content_type,
-                body,
-                reason,
-                self._clock() + self._ttl,
-                owner,
-                scope,
-                key,
-                _IN_FLIGHT,
-            ),
-        )
+        return await self._rows.purge_expired(self._clock())

@@ -8,14 +8,9 @@ prompt.
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from typing import Literal
-
-from pydantic import BaseModel
-
 from runtime.errors import ConflictError, NotFoundError
 from runtime.store import Store
+from runtime.store.library import Kind, LibraryItem
 
 __all__ = [
     "DEFAULT_PERSONALIZATION",
@@ -35,33 +30,19 @@ MAX_ITEMS = 200
 DEFAULT_PERSONALIZATION = "default"
 PREFERENCES_HEADER = "---\nUser preferences:"
 
-Kind = Literal["prompt", "personalization"]
-_TABLES: dict[Kind, str] = {"prompt": "prompts", "personalization": "personalizations"}
-
-
-class LibraryItem(BaseModel):
-    name: str
-    content: str
-    created_at: float
-    updated_at: float
-
 
 class Library:
     """The ``prompts`` and ``personalizations`` tables of the store."""
 
     def __init__(self, store: Store) -> None:
-        self._db = store.connection
+        self._rows = store.library
 
     async def list(self, kind: Kind, owner: str) -> list[LibraryItem]:
-        rows = await self._db.execute_fetchall(
-            f"SELECT name, content, created_at, updated_at FROM {_TABLES[kind]} WHERE owner = ? ORDER BY name",
-            (owner,),
-        )
-        return [_item(row) for row in rows]
+        return await self._rows.list(kind, owner)
 
     async def get(self, kind: Kind, owner: str, name: str) -> LibraryItem:
         """The item; :class:`NotFoundError` if the owner has none by that name."""
-        item = await self._find(kind, owner, name)
+        item = await self._rows.find(kind, owner, name)
         if item is None:
             raise NotFoundError(f"{kind} {name!r} not found")
         return item
@@ -72,19 +53,7 @@ class Library:
         A new name when the owner already has ``MAX_ITEMS`` items is a :class:`ConflictError`. The
         limit is checked in the same statement as the insert, so concurrent requests cannot pass it.
         """
-        table = _TABLES[kind]
-        now = time.time()
-        cursor = await self._db.execute(
-            f"""INSERT INTO {table} (owner, name, content, created_at, updated_at)
-                SELECT ?, ?, ?, ?, ?
-                WHERE EXISTS (SELECT 1 FROM {table} WHERE owner = ? AND name = ?)
-                   OR (SELECT COUNT(*) FROM {table} WHERE owner = ?) < ?
-                ON CONFLICT (owner, name) DO UPDATE
-                    SET content = excluded.content, updated_at = excluded.updated_at""",
-            (owner, name, content, now, now, owner, name, owner, MAX_ITEMS),
-        )
-        written = cursor.rowcount
-        await cursor.close()
+        written = await self._rows.put(kind, owner, name, content, MAX_ITEMS)
         if not written:
             raise ConflictError(
                 f"{kind} limit reached: {MAX_ITEMS} per user; replace an existing {kind} instead"
@@ -102,21 +71,9 @@ class Library:
         """
         system = base if prompt_name is None else (await self.get("prompt", owner, prompt_name)).content
         if personalization_name is None:
-            preferences = await self._find("personalization", owner, DEFAULT_PERSONALIZATION)
+            preferences = await self._rows.find("personalization", owner, DEFAULT_PERSONALIZATION)
         else:
             preferences = await self.get("personalization", owner, personalization_name)
         if preferences is None:
             return system
         return f"{system}\n\n{PREFERENCES_HEADER}\n{preferences.content}"
-
-    async def _find(self, kind: Kind, owner: str, name: str) -> LibraryItem | None:
-        rows = await self._db.execute_fetchall(
-            f"SELECT name, content, created_at, updated_at FROM {_TABLES[kind]} WHERE owner = ? AND name = ?",
-            (owner, name),
-        )
-        row = next(iter(rows), None)
-        return None if row is None else _item(row)
-
-
-def _item(row: sqlite3.Row) -> LibraryItem:
-    return LibraryItem(name=row[0], content=row[1], created_at=row[2], updated_at=row[3])

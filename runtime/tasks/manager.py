@@ -4,8 +4,8 @@ Limits: ``max_per_user`` active (pending or running) tasks per user, beyond whic
 a :class:`ConflictError` (409, as docs/tasks.md says), and at most ``max_running`` running at once in
 the worker; tasks beyond that wait as ``pending`` (queued, never rejected).
 
-Every event goes to the store first, then wakes the pollers waiting on that task, so a reader
-never sees an event that is not durable. Cancel cancels the asyncio task: the loop does not catch
+Every event goes to the store first, which then wakes the pollers waiting on that task, so a
+reader never sees an event that is not durable. Cancel cancels the asyncio task: the loop does not catch
 cancellation, so the model stream is dropped and the sandbox kills the running process group.
 """
 
@@ -34,7 +34,7 @@ from runtime.engine.events import (
 from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
 from runtime.engine.model_client import ChatModel
 from runtime.engine.runs import LazySandbox, StoreSink
-from runtime.errors import ConflictError, UnavailableError
+from runtime.errors import UnavailableError
 from runtime.store import RunRecord, RunStatus, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
@@ -68,37 +68,14 @@ class TaskSpec:
     files_dir: Path
 
 
-class _Notifier:
-    """Wakes the readers of one task when an event is appended.
-
-    A reader takes its wake-up handle *before* it reads the store, so an event appended between
-    the read and the wait still wakes it.
-    """
-
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
-
-    def watch(self, task_id: str) -> asyncio.Event:
-        return self._events.setdefault(task_id, asyncio.Event())
-
-    def notify(self, task_id: str) -> None:
-        event = self._events.pop(task_id, None)
-        if event is not None:
-            event.set()
-
-
 class _TaskSink(StoreSink):
-    """A :class:`StoreSink` that also wakes the task's readers once the event is stored.
-
-    It keeps how far the run got (iterations started, the last model text, the usage), counted as
+    """A :class:`StoreSink` that keeps how far the run got (iterations started, the last model text, the usage), counted as
     the loop counts them for ``run_completed``: a canceled or interrupted run's final event is
     written here, not by the loop, and must not say it made no model call.
     """
 
-    def __init__(self, store: Store, notifier: _Notifier, task_id: str) -> None:
+    def __init__(self, store: Store, task_id: str) -> None:
         super().__init__(store, task_id)
-        self._notifier = notifier
-        self._task_id = task_id
         self.iterations = 0
         self.response = ""
         self.usage = Usage()
@@ -110,9 +87,6 @@ class _TaskSink(StoreSink):
             self.response = event.content
             self.usage += event.usage
         await super().emit(event)
-
-    def stored(self) -> None:
-        self._notifier.notify(self._task_id)
 
 
 class TaskManager:
@@ -128,7 +102,6 @@ class TaskManager:
         self._sandboxes = sandboxes
         self._limits = limits
         self._slots = asyncio.Semaphore(limits.max_running)
-        self._notifier = _Notifier()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._specs: dict[str, TaskSpec] = {}  # of the active tasks: owner and conversation come from here
         self._cancel_reasons: dict[str, str] = {}
@@ -139,33 +112,29 @@ class TaskManager:
     async def submit(self, spec: TaskSpec) -> RunRecord:
         if self._draining:
             raise UnavailableError("the worker is shutting down; send the message again after it restarts")
-        active = [t for t, active_spec in self._specs.items() if active_spec.owner == spec.owner]
-        if len(active) >= self._limits.max_per_user:
-            raise ConflictError(
-                f"a task is already running for this user ({', '.join(active)}); wait for it to finish "
-                "or cancel it"
-            )
-        if self.conversation_busy(spec.conversation_id):
-            raise ConflictError(f"conversation {spec.conversation_id} already has a running task")
         task_id = str(uuid.uuid4())
-        # Admitted: counted before the first await, so a concurrent submit sees this task's place.
-        self._specs[task_id] = spec
         status: RunStatus = "pending" if self._slots.locked() else "running"
-        sink = _TaskSink(self._store, self._notifier, task_id)
+        # The store counts the user's active tasks and the conversation's in the transaction that
+        # creates this one (ConflictError past the limit), so no other submit, here or in another
+        # worker on the same database, can slip in between.
+        record = await self._store.admit_task(
+            task_id,
+            spec.owner,
+            status,
+            workspace_id=spec.workspace_id,
+            conversation_id=spec.conversation_id,
+            max_active=self._limits.max_per_user,
+        )
+        self._specs[task_id] = spec
+        sink = _TaskSink(self._store, task_id)
         try:
-            record = await self._store.create_run(
-                task_id,
-                spec.owner,
-                kind="task",
-                status=status,
-                workspace_id=spec.workspace_id,
-                conversation_id=spec.conversation_id,
-            )
             await sink.emit(
                 RunStarted(message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name)
             )
-        except BaseException:
+        except BaseException as e:
             del self._specs[task_id]
+            with contextlib.suppress(Exception):  # the run must not count as active for ever
+                await asyncio.shield(self._store.set_status(task_id, "failed", f"not started: {e!r}"))
             raise
         task = asyncio.create_task(self._execute(task_id, spec, sink, status), name=f"task-{task_id}")
         self._tasks[task_id] = task
@@ -233,8 +202,7 @@ class TaskManager:
                 spec.conversation_id,
                 [{"role": "user", "content": spec.message}, {"role": "assistant", "content": note}],
             )
-        await self._store.set_status(task_id, status, error)
-        self._notifier.notify(task_id)
+        await self._store.set_status(task_id, status, error)  # wakes the task's readers
         log.info("task_finished", status=status, error=error)
 
     async def _finish_canceled(self, task_id: str, spec: TaskSpec, sink: _TaskSink, reason: str) -> None:
@@ -260,14 +228,22 @@ class TaskManager:
         return True
 
     async def events(self, task_id: str, from_offset: int, limit: int, wait: float) -> list[StoredEvent]:
-        """Events from ``from_offset``; with ``wait``, hold until one arrives or the task ends."""
-        wake = self._notifier.watch(task_id)
-        events = await self._store.events(task_id, from_offset, limit)
-        if events or wait <= 0 or task_id not in self._tasks:
-            return events
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), wait)
-        return await self._store.events(task_id, from_offset, limit)
+        """Events from ``from_offset``; with ``wait``, hold until one arrives or the task ends.
+
+        A wake-up may find nothing new (PostgreSQL's notification of an event this process read
+        already): the wait goes on until its deadline.
+        """
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            wake = self._store.watch(task_id)
+            events = await self._store.events(task_id, from_offset, limit)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if events or remaining <= 0 or task_id not in self._tasks:
+                return events
+            try:
+                await asyncio.wait_for(wake.wait(), remaining)
+            except TimeoutError:
+                return await self._store.events(task_id, from_offset, limit)
 
     def is_active(self, task_id: str) -> bool:
         return task_id in self._tasks

@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, Field
 
 from runtime.errors import InputError, NotFoundError, UnavailableError
 from runtime.store import Store
+from runtime.store.workspaces import PythonMode, WorkspaceRecord
 from runtime.workspaces.volumes import WorkspaceVolumes
 
 __all__ = [
@@ -51,18 +49,6 @@ def check_workspace_id(workspace_id: str) -> str:
     return workspace_id
 
 
-PythonMode = Literal["stateful", "fresh"]
-
-
-class WorkspaceRecord(BaseModel):
-    workspace_id: str
-    created_at: float
-    python_mode: PythonMode = Field(
-        description="stateful: execute_python keeps one interpreter per conversation (variables, "
-        "imports and open files survive between calls); fresh: a new python3 process per call."
-    )
-
-
 class WorkspaceConfig(BaseModel):
     """Where the workspaces' directories are, and how large each may grow."""
 
@@ -83,7 +69,7 @@ class Workspaces:
     """The workspaces table and the directories behind it."""
 
     def __init__(self, store: Store, config: WorkspaceConfig) -> None:
-        self._db = store.connection
+        self._rows = store.workspaces
         self._root = config.root
         self._volumes = WorkspaceVolumes(config.max_mb) if config.max_mb else None
         self._quota_required = config.required
@@ -128,44 +114,23 @@ class Workspaces:
     ) -> WorkspaceRecord:
         """Create the workspace if it does not exist; either way return it, with ``python_mode`` set if given."""
         check_workspace_id(workspace_id)
-        await self._insert(owner, workspace_id)
+        await self._rows.insert_if_missing(owner, workspace_id)
         if python_mode is not None:
-            await self._db.execute_fetchall(
-                "UPDATE workspaces SET python_mode = ? WHERE owner = ? AND id = ?",
-                (python_mode, owner, workspace_id),
-            )
+            await self._rows.set_python_mode(owner, workspace_id, python_mode)
         await self.files_dir(owner, workspace_id)
         return await self.get(owner, workspace_id)
 
     async def get(self, owner: str, workspace_id: str) -> WorkspaceRecord:
         """The workspace; the user's default one always exists. Another user's is a 404."""
-        row = await self._find(owner, workspace_id)
-        if row is None and workspace_id == DEFAULT_WORKSPACE:
+        record = await self._rows.find(owner, workspace_id)
+        if record is None and workspace_id == DEFAULT_WORKSPACE:
             # Made on first use, not on every request: a read stays a read.
-            await self._insert(owner, workspace_id)
-            row = await self._find(owner, workspace_id)
-        if row is None:
+            await self._rows.insert_if_missing(owner, workspace_id)
+            record = await self._rows.find(owner, workspace_id)
+        if record is None:
             raise NotFoundError(f"workspace {workspace_id} not found")
-        return _record(row)
+        return record
 
     async def list(self, owner: str) -> list[WorkspaceRecord]:
         await self.get(owner, DEFAULT_WORKSPACE)
-        rows = await self._db.execute_fetchall(f"{_SELECT} WHERE owner = ? ORDER BY created_at, id", (owner,))
-        return [_record(row) for row in rows]
-
-    async def _find(self, owner: str, workspace_id: str) -> Sequence[Any] | None:
-        rows = await self._db.execute_fetchall(f"{_SELECT} WHERE owner = ? AND id = ?", (owner, workspace_id))
-        return next(iter(rows), None)
-
-    async def _insert(self, owner: str, workspace_id: str) -> None:
-        await self._db.execute_fetchall(
-            "INSERT OR IGNORE INTO workspaces (owner, id, created_at) VALUES (?, ?, ?)",
-            (owner, workspace_id, time.time()),
-        )
-
-
-_SELECT = "SELECT id, created_at, python_mode FROM workspaces"
-
-
-def _record(row: Sequence[Any]) -> WorkspaceRecord:
-    return WorkspaceRecord(workspace_id=row[0], created_at=row[1], python_mode=row[2])
+        return await self._rows.list(owner)

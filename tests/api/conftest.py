@@ -31,9 +31,13 @@ async def model_server() -> AsyncIterator[ScriptedModelServer]:
 
 @pytest.fixture
 def make_settings(
-    tmp_path: Path, model_server: ScriptedModelServer, sandbox_image: str, instance_id: str
+    tmp_path: Path,
+    model_server: ScriptedModelServer,
+    sandbox_image: str,
+    instance_id: str,
+    database_url: str | None,
 ) -> SettingsMaker:
-    """Settings for a worker on this test's data dir, model server and container label."""
+    """Settings for a worker on this test's data dir, database, model server and container label."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -43,6 +47,7 @@ def make_settings(
             "model_max_retries": 2,
             "model_retry_base_delay": 0.01,
             "data_dir": tmp_path / "data",
+            "database_url": database_url,
             "api_keys": "",
             "sandbox_image": sandbox_image,
             "sandbox_base_image": BASE_IMAGE,
@@ -141,14 +146,17 @@ async def start_worker(
     sandbox_image: str,
     instance_id: str,
     docker_client: docker.DockerClient,
+    database_url: str | None,
 ) -> AsyncIterator[StartWorker]:
-    """Starts ``agent-worker serve`` on one data directory, as often as a test asks."""
+    """Starts ``agent-worker serve`` on one data directory and database, as often as a test asks."""
     processes: list[asyncio.subprocess.Process] = []
 
     async def start(**env_overrides: str) -> Worker:
         port = free_port()
+        # The test's database, never one the environment names (unset: SQLite in the data dir).
+        inherited = {name: value for name, value in os.environ.items() if name != "AGENT_DATABASE_URL"}
         env = {
-            **os.environ,
+            **inherited,
             "OPENAI_BASE_URL": model.base_url,
             "AGENT_MODEL": "scripted-model",
             "AGENT_DATA_DIR": str(tmp_path / "data"),
@@ -158,6 +166,7 @@ async def start_worker(
             "AGENT_INSTANCE_ID": instance_id,
             "AGENT_LOG_FORMAT": "json",
             "AGENT_SANDBOX_POOL_SIZE": "0",
+            **({"AGENT_DATABASE_URL": database_url} if database_url else {}),
             **env_overrides,
         }
         log = worker_log(tmp_path, len(processes)).open("wb")

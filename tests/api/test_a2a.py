@@ -12,15 +12,19 @@ import pytest
 from a2a.client.card_resolver import parse_agent_card
 from a2a.compat.v0_3 import types as v03
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from api.a2a import routes as a2a
 from api.web.jsonrpc import Method
 from api.web.keys import STORE
 from runtime.features.capabilities import BUILTIN_CAPABILITIES
+from runtime.store.schema import task_origins
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker, StartWorker
 from tests.api.test_tasks import follow
 from tests.fakes import Hang, Reply, ScriptedModelServer
 from tests.served_worker import SEED_CLIENTS, run_seed_client
+
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
 
 Client = TestClient[Any, Any]
 SEED_CLIENT = SEED_CLIENTS / "seed_000_a2a.py"
@@ -480,9 +484,10 @@ async def test_flat_send_subscribe_creates_and_streams_string_statuses(
     )
     assert spec["result"]["status"]["state"] == "completed"
     # Before the flat dialect had its name, its tasks' origin was stored as "a2a-seed": still flat.
-    await api.app[STORE].connection.execute_fetchall(
-        "UPDATE task_origins SET surface = 'a2a-seed' WHERE task_id = ?", (task_id,)
-    )
+    async with api.app[STORE]._db.connect() as conn:  # as an older release wrote it: no API writes it
+        await conn.execute(
+            update(task_origins).where(task_origins.c.task_id == task_id).values(surface="a2a-seed")
+        )
     assert (await rpc(api, "tasks/get", {"id": task_id}))["result"]["status"] == "completed"
 
 

@@ -16,6 +16,8 @@ from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker
 from tests.api.test_tasks import follow
 from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls
 
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
+
 Client = TestClient[Any, Any]
 BUILTIN_IDS = [spec.id for spec in BUILTIN_CAPABILITIES]
 

@@ -13,6 +13,8 @@ from sandbox.base import MAX_SOURCE_BYTES
 from tests.api.conftest import ClientMaker
 from tests.fakes import Call, Error, Reply, ScriptedModelServer, ToolCalls, Usage
 
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
+
 Client = TestClient[Any, Any]
 
 

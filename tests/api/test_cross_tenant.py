@@ -21,7 +21,7 @@ from aiohttp.web import AbstractRoute
 from tests.api.conftest import ALICE, BOB
 from tests.fakes import Reply, ScriptedModelServer
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.both_engines]  # tenants apart on either engine
 
 Client = TestClient[Any, Any]
 

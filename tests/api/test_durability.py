@@ -8,11 +8,14 @@ from typing import Any
 
 import aiohttp
 import docker
+import pytest
 
 from tests.api.conftest import StartWorker
 from tests.api.test_tasks import wait_for_process
 from tests.conftest import instance_containers
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+
+pytestmark = pytest.mark.both_engines  # what survives a restart is what the store kept: both engines
 
 
 async def call(method: str, url: str, body: Any = None, status: int = 200) -> Any:

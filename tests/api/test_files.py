@@ -21,6 +21,8 @@ from sandbox.base import SandboxLimits, SandboxRequest
 from sandbox.docker_engine.backend import DockerSandboxFactory
 from tests.api.conftest import ALICE, BOB, ClientMaker, failure, ok
 
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
+
 Client = TestClient[Any, Any]
 
 V1 = "/api/v1"

@@ -22,6 +22,7 @@ from tests.api.test_tasks import follow
 from tests.fakes import Hang, Reply, ScriptedModelServer
 
 Client = TestClient[Any, Any]
+pytestmark = pytest.mark.both_engines  # the store behind every route here: SQLite and PostgreSQL
 
 
 def keyed(key: str, headers: dict[str, str] = ALICE) -> dict[str, str]:
@@ -29,8 +30,11 @@ def keyed(key: str, headers: dict[str, str] = ALICE) -> dict[str, str]:
 
 
 async def task_ids(client: Client) -> list[str]:
-    rows = await client.app[STORE].connection.execute_fetchall("SELECT id FROM runs WHERE kind = 'task'")
-    return [row[0] for row in rows]
+    ids = []
+    for owner in ("alice", "bob"):  # the api fixture's two users
+        records, _ = await client.app[STORE].list_tasks(owner)
+        ids += [record.id for record in records]
+    return ids
 
 
 async def test_a_retried_message_runs_once_and_replays_the_same_task(

@@ -10,6 +10,8 @@ from aiohttp.test_utils import TestClient
 from runtime.features.library import MAX_ITEMS
 from tests.api.conftest import ALICE, BOB, ClientMaker, failure, ok
 
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
+
 Client = TestClient[Any, Any]
 
 

@@ -31,6 +31,8 @@ from tests.conftest import instance_containers
 from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls
 from tests.served_worker import SEED_CLIENTS, run_seed_client
 
+pytestmark = pytest.mark.both_engines  # every route here reads or writes the store
+
 Transport = Literal["streamable", "sse"]
 TRANSPORTS: list[Transport] = ["streamable", "sse"]
 

@@ -16,6 +16,7 @@ from tests.conftest import instance_containers
 from tests.fakes import Call, Error, Hang, Reply, ScriptedModelServer, ToolCalls
 
 Client = TestClient[Any, Any]
+pytestmark = pytest.mark.both_engines  # the store behind every route here: SQLite and PostgreSQL
 
 
 async def post(

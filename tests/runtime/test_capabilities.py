@@ -23,10 +23,12 @@ from runtime.features.capabilities import (
 )
 from runtime.store import Store
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
-async def capabilities(tmp_path: Path) -> AsyncIterator[Capabilities]:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def capabilities(store_target: str | Path) -> AsyncIterator[Capabilities]:
+    async with Store.open(store_target) as store:
         yield Capabilities(store, global_capabilities(None))
 
 
@@ -127,8 +129,10 @@ async def test_own_capabilities_are_private_and_globals_read_only(capabilities: 
         await capabilities.get("alice", "mine")
 
 
-async def test_an_own_capability_keeps_its_id_when_a_global_one_takes_it_later(tmp_path: Path) -> None:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def test_an_own_capability_keeps_its_id_when_a_global_one_takes_it_later(
+    store_target: str | Path,
+) -> None:
+    async with Store.open(store_target) as store:
         before = Capabilities(store, global_capabilities([CapabilitySpec(id="g", name="G")]))
         await before.create("alice", CapabilitySpec(id="shared", name="Alice's"))
         after = Capabilities(store, global_capabilities([CapabilitySpec(id="shared", name="Operator's")]))

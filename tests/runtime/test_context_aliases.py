@@ -13,10 +13,12 @@ from runtime.features.context_aliases import ContextAliases
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[tuple[ContextAliases, Conversations]]:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def parts(store_target: str | Path) -> AsyncIterator[tuple[ContextAliases, Conversations]]:
+    async with Store.open(store_target) as store:
         conversations = Conversations(store)
         yield ContextAliases(store, conversations), conversations
 

@@ -12,6 +12,8 @@ from runtime.errors import ConflictError, InputError, UnprocessableError
 from runtime.features.idempotency import INTERRUPTED, IdempotencyStore, StoredResponse, check_key, fingerprint
 from runtime.store import Store
 
+pytestmark = pytest.mark.both_engines
+
 TTL = 100.0
 ANSWER = StoredResponse(status=202, content_type="application/json", body=b'{"task_id": "t1"}')
 
@@ -25,8 +27,8 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def store(store_target: str | Path) -> AsyncIterator[Store]:
+    async with Store.open(store_target) as store:
         yield store
 
 
@@ -138,16 +140,14 @@ async def test_purge_deletes_only_expired_keys(keys: IdempotencyStore, store: St
     clock.now += TTL / 2
 
     assert await keys.purge_expired() == 2
-    rows = await store.connection.execute_fetchall("SELECT key FROM idempotency_keys")
-    assert [row[0] for row in rows] == ["new"]
+    assert await store.idempotency.keys() == ["new"]
 
 
-async def test_a_key_left_in_flight_by_a_stopped_worker_is_never_run_again(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    async with Store.open(path) as store:
+async def test_a_key_left_in_flight_by_a_stopped_worker_is_never_run_again(store_target: str | Path) -> None:
+    async with Store.open(store_target) as store:
         assert await IdempotencyStore(store, TTL).begin("alice", "k1", "fp") is None  # then the worker dies
 
-    async with Store.open(path) as store:
+    async with Store.open(store_target) as store:
         keys = IdempotencyStore(store, TTL)
         assert await keys.interrupt_in_flight() == 1
         with pytest.raises(ConflictError) as raised:

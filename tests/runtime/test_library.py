@@ -12,12 +12,14 @@ from runtime.errors import ConflictError, NotFoundError
 from runtime.features.library import MAX_ITEMS, Library
 from runtime.store import Store
 
+pytestmark = pytest.mark.both_engines
+
 BASE = "You are a careful agent."
 
 
 @pytest.fixture
-async def library(tmp_path: Path) -> AsyncIterator[Library]:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def library(store_target: str | Path) -> AsyncIterator[Library]:
+    async with Store.open(store_target) as store:
         yield Library(store)
 
 
@@ -67,11 +69,11 @@ async def test_owners_and_kinds_are_separate(library: Library) -> None:
     assert (await library.get("prompt", "bob", "mine")).content == "bob's prompt"
 
 
-async def test_items_survive_a_reopen(tmp_path: Path) -> None:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def test_items_survive_a_reopen(store_target: str | Path) -> None:
+    async with Store.open(store_target) as store:
         await Library(store).put("prompt", "alice", "kept", "still here")
 
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+    async with Store.open(store_target) as store:
         assert (await Library(store).get("prompt", "alice", "kept")).content == "still here"
 
 
@@ -103,20 +105,21 @@ async def test_cap_holds_under_concurrent_creates(library: Library) -> None:
     assert len(await library.list("prompt", "alice")) == MAX_ITEMS
 
 
-async def test_put_never_blocks_a_concurrent_commit_on_the_shared_connection(tmp_path: Path) -> None:
-    # Other repositories commit on the same connection while a put is between its awaits; a
-    # statement left open there fails their COMMIT ("SQL statements in progress").
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def test_a_put_transaction_is_never_joined_by_a_concurrent_write(store_target: str | Path) -> None:
+    # A put is a transaction; on SQLite's one connection, another coroutine's statement issued
+    # while it is open must wait for it, not join it (and be rolled back or committed with it).
+    async with Store.open(store_target) as store:
         library = Library(store)
 
         await asyncio.gather(
             library.put("prompt", "alice", "a", "x"),
-            store.connection.commit(),
+            store.create_run("r1", "alice", "task"),
             library.put("prompt", "alice", "a", "y"),
-            store.connection.commit(),
+            store.create_run("r2", "alice", "task"),
         )
 
         assert (await library.get("prompt", "alice", "a")).content == "y"
+        assert {r.id for r in (await store.list_tasks("alice"))[0]} == {"r1", "r2"}
 
 
 # --- compose_system_prompt ------------------------------------------------------------------------

@@ -19,10 +19,12 @@ from runtime.store import Store
 from sandbox.base import Sandbox
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def store(store_target: str | Path) -> AsyncIterator[Store]:
+    async with Store.open(store_target) as store:
         await store.create_run("r", "alice", "chat")
         yield store
 

@@ -11,9 +11,11 @@ from runtime.engine.events import IterationStarted, RunFailed, RunStarted, TextC
 from runtime.errors import NotFoundError
 from runtime.store import Store
 
+pytestmark = pytest.mark.both_engines
 
-async def test_offsets_are_per_run_and_events_round_trip(tmp_path: Path) -> None:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+
+async def test_offsets_are_per_run_and_events_round_trip(store_target: str | Path) -> None:
+    async with Store.open(store_target) as store:
         await store.create_run("a", "alice", "chat")
         await store.create_run("b", "bob", "chat")
         await store.append("a", RunStarted(message="hi", max_iterations=3, model="m"))
@@ -28,16 +30,16 @@ async def test_offsets_are_per_run_and_events_round_trip(tmp_path: Path) -> None
         assert await store.events("a", from_offset=5) == []
 
 
-async def test_concurrent_appends_never_share_an_offset(tmp_path: Path) -> None:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def test_concurrent_appends_never_share_an_offset(store_target: str | Path) -> None:
+    async with Store.open(store_target) as store:
         await store.create_run("r", "u", "chat")
         await asyncio.gather(*(store.append("r", IterationStarted(iteration=i)) for i in range(50)))
         offsets = [e.offset for e in await store.events("r")]
         assert offsets == list(range(50))
 
 
-async def test_get_run_hides_other_owners(tmp_path: Path) -> None:
-    async with Store.open(tmp_path / "db.sqlite3") as store:
+async def test_get_run_hides_other_owners(store_target: str | Path) -> None:
+    async with Store.open(store_target) as store:
         await store.create_run("r", "alice", "chat")
         assert (await store.get_run("r", owner="alice")).status == "running"
         with pytest.raises(NotFoundError):
@@ -46,15 +48,14 @@ async def test_get_run_hides_other_owners(tmp_path: Path) -> None:
             await store.get_run("missing")
 
 
-async def test_reopen_keeps_events_and_fails_interrupted_runs(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    async with Store.open(path) as store:
+async def test_reopen_keeps_events_and_fails_interrupted_runs(store_target: str | Path) -> None:
+    async with Store.open(store_target) as store:
         await store.create_run("done", "u", "chat")
         await store.append("done", IterationStarted(iteration=1))
         await store.set_status("done", "completed")
         await store.create_run("live", "u", "chat")
         await store.append("live", IterationStarted(iteration=2))
-    async with Store.open(path) as store:
+    async with Store.open(store_target) as store:
         assert await store.fail_interrupted_runs("interrupted") == ["live"]
         assert (await store.get_run("done")).status == "completed"
         assert len(await store.events("done")) == 1

@@ -30,6 +30,8 @@ from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls, Usage
 from tests.fakes import Hang as ModelHang
 from tests.fakes.sandbox import Command, Exit, FakeSandboxFactory, Hang, Script
 
+pytestmark = pytest.mark.both_engines
+
 # Waits that the code under test should end at once get this bound, so a regression fails, not hangs.
 GUARD = 10.0
 SLEEP = ToolCalls([Call("execute_bash", {"command": "sleep 60", "timeout": 600})])
@@ -75,10 +77,10 @@ MakeTasks = Callable[..., Awaitable[Tasks]]
 
 
 @pytest.fixture
-async def make_tasks(tmp_path: Path) -> AsyncIterator[MakeTasks]:
+async def make_tasks(tmp_path: Path, store_target: str | Path) -> AsyncIterator[MakeTasks]:
     """A task manager with the given limits (no shutdown grace unless given); drained at the end."""
     made: list[tuple[Tasks, WorkspaceSandboxes]] = []
-    async with Store.open(tmp_path / "db.sqlite3") as store, ScriptedModelServer() as server:
+    async with Store.open(store_target) as store, ScriptedModelServer() as server:
         model = OpenAIChatModel(ModelConfig(base_url=server.base_url, model="scripted-model", max_retries=0))
 
         async def make(**limits: Any) -> Tasks:

@@ -1,0 +1,76 @@
+"""The store: every table of the worker, on an embedded SQLite file or a PostgreSQL server.
+
+One schema (:mod:`~runtime.store.schema`, SQLAlchemy Core), migrated by Alembic at start-up
+(:mod:`~runtime.store.migrate`), and every query, grouped by aggregate, in this package: feature
+modules ask the :class:`Store`, they never write SQL. Runs and their events are the store's own
+methods; every other aggregate is an attribute (``store.conversations``, ``store.workspaces``,
+``store.library``, ``store.capabilities``, ``store.idempotency``, ``store.context_aliases``,
+``store.task_origins``). How each engine runs statements, and keeps what must be atomic atomic, is
+:mod:`~runtime.store.database`'s part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from runtime.store.capabilities import CapabilityQueries
+from runtime.store.context_aliases import ContextAliasQueries
+from runtime.store.conversations import ConversationQueries, ConversationRecord
+from runtime.store.database import Database, Dialect, database_url
+from runtime.store.idempotency import IdempotencyQueries
+from runtime.store.library import LibraryQueries
+from runtime.store.migrate import upgrade
+from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
+from runtime.store.task_origins import TaskOriginQueries
+from runtime.store.wakeups import Wakeups
+from runtime.store.workspaces import WorkspaceQueries
+
+__all__ = [
+    "ACTIVE",
+    "ConversationRecord",
+    "Dialect",
+    "RunRecord",
+    "RunStatus",
+    "Store",
+    "StoredEvent",
+    "migrate_database",
+]
+
+
+class Store(RunEvents):
+    """Runs and events (the inherited methods), and one query object per other aggregate."""
+
+    def __init__(self, db: Database, wakeups: Wakeups) -> None:
+        super().__init__(db, wakeups)
+        self.dialect: Dialect = db.dialect
+        self.conversations = ConversationQueries(db)
+        self.workspaces = WorkspaceQueries(db)
+        self.library = LibraryQueries(db)
+        self.capabilities = CapabilityQueries(db)
+        self.idempotency = IdempotencyQueries(db)
+        self.context_aliases = ContextAliasQueries(db)
+        self.task_origins = TaskOriginQueries(db)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, target: str | Path) -> AsyncIterator[Store]:
+        """The store at ``target`` (a SQLite file's path, or a database URL), migrated to this code.
+
+        ``postgresql://...`` is PostgreSQL through asyncpg; ``sqlite:///path`` or a path is SQLite.
+        """
+        url = database_url(target)
+        async with AsyncExitStack() as stack:
+            db = await stack.enter_async_context(Database.open(url))
+            await upgrade(db)
+            wakeups = Wakeups()
+            if db.dialect == "postgresql":
+                await stack.enter_async_context(wakeups.listening(url))
+            yield cls(db, wakeups)
+
+
+async def migrate_database(target: str | Path) -> str:
+    """Migrate the database at ``target`` without opening a store; returns its revision now."""
+    async with Database.open(database_url(target)) as db:
+        return await upgrade(db)

@@ -1,0 +1,310 @@
+"""Runs and their event logs: the queries of the ``runs`` and ``events`` tables.
+
+Offsets are per run, from 0, assigned inside the statement that appends a batch, so they are
+never reused or renumbered, and a batch is stored whole or not at all, in one round trip:
+
+- SQLite (one writer): ``INSERT ... SELECT`` reads the run's ``MAX(seq) + 1`` and inserts the
+  batch (a JSON array read with ``json_each``) in one statement; SQLite runs the SELECT to
+  completion before inserting, so the batch's items follow that offset in order.
+- PostgreSQL (concurrent writers): the same statement first advances ``runs.next_offset`` by the
+  batch's size (``UPDATE ... RETURNING`` in a CTE). The UPDATE locks the run's row until the
+  statement commits and re-reads the row once it has the lock, so two writers of one run get
+  disjoint ranges, in commit order; the statement also sends the ``NOTIFY`` that wakes readers
+  elsewhere (delivered at commit, never before the events are visible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Integer, and_, cast, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import RowMapping
+
+from runtime.engine.events import Event, RunFailed, Usage, event_adapter
+from runtime.errors import ConflictError, NotFoundError
+from runtime.store.database import Database
+from runtime.store.schema import events, runs
+from runtime.store.wakeups import CHANNEL, Wakeups
+
+__all__ = ["ACTIVE", "RunEvents", "RunRecord", "RunStatus", "StoredEvent"]
+
+RunStatus = Literal["pending", "running", "completed", "failed", "canceled"]
+ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
+
+
+class RunRecord(BaseModel):
+    id: str
+    owner: str
+    kind: str
+    status: RunStatus
+    created_at: float
+    updated_at: float
+    error: str | None = None
+    workspace_id: str | None = None
+    conversation_id: str | None = None
+
+
+class StoredEvent(BaseModel):
+    offset: int
+    timestamp: float
+    event: Event
+
+
+_RUN_COLUMNS = (
+    runs.c.id,
+    runs.c.owner,
+    runs.c.kind,
+    runs.c.status,
+    runs.c.created_at,
+    runs.c.updated_at,
+    runs.c.error,
+    runs.c.workspace_id,
+    runs.c.conversation_id,
+)
+
+_SQLITE_APPEND = """INSERT INTO events (run_id, seq, type, data, created_at)
+    SELECT ?, base.next + batch.key, batch.value ->> 0, batch.value ->> 1, ?
+    FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM events WHERE run_id = ?) AS base,
+         json_each(?) AS batch
+    ORDER BY batch.key
+    RETURNING seq"""
+
+_POSTGRES_APPEND = text(
+    """WITH base AS (
+        UPDATE runs SET next_offset = next_offset + CAST(:count AS integer) WHERE id = CAST(:run_id AS text)
+        RETURNING next_offset - CAST(:count AS integer) AS next
+    ), notified AS (SELECT pg_notify(:channel, CAST(:run_id AS text)))
+    INSERT INTO events (run_id, seq, type, data, created_at)
+    SELECT CAST(:run_id AS text), base.next + CAST(batch.ord AS integer) - 1, batch.type, batch.data,
+           CAST(:now AS double precision)
+    FROM base, notified,
+         unnest(CAST(:types AS text[]), CAST(:datas AS text[])) WITH ORDINALITY AS batch(type, data, ord)
+    RETURNING seq"""
+)
+
+
+class RunEvents:
+    """Every query of runs and events; readers wait on :meth:`watch`."""
+
+    def __init__(self, db: Database, wakeups: Wakeups) -> None:
+        self._db = db
+        self._wakeups = wakeups
+
+    def watch(self, run_id: str) -> asyncio.Event:
+        """An ``asyncio.Event`` set at the run's next change (an event appended, its status set).
+
+        Take it before reading, so a change between the read and the wait is not missed.
+        """
+        return self._wakeups.watch(run_id)
+
+    async def create_run(
+        self,
+        run_id: str,
+        owner: str,
+        kind: str,
+        status: RunStatus = "running",
+        *,
+        workspace_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> RunRecord:
+        record = _new_record(run_id, owner, kind, status, workspace_id, conversation_id)
+        async with self._db.connect() as conn:
+            await conn.execute(insert(runs).values(record.model_dump()))
+        return record
+
+    async def admit_task(
+        self,
+        run_id: str,
+        owner: str,
+        status: RunStatus,
+        *,
+        workspace_id: str,
+        conversation_id: str,
+        max_active: int,
+    ) -> RunRecord:
+        """Create a task run unless the owner has ``max_active`` active tasks or the conversation one.
+
+        Counted and inserted in one transaction, under a lock per owner on PostgreSQL, so two
+        workers cannot both admit past the limit; refused with :class:`ConflictError`.
+        """
+        record = _new_record(run_id, owner, "task", status, workspace_id, conversation_id)
+        async with self._db.transaction() as conn:
+            await self._db.lock_owner(conn, "tasks", owner)
+            active = (
+                await conn.execute(
+                    select(runs.c.id, runs.c.owner, runs.c.conversation_id)
+                    .where(runs.c.kind == "task", runs.c.status.in_(ACTIVE))
+                    .where(or_(runs.c.owner == owner, runs.c.conversation_id == conversation_id))
+                    .order_by(runs.c.created_at, runs.c.id)
+                )
+            ).all()
+            mine = [row.id for row in active if row.owner == owner]
+            if len(mine) >= max_active:
+                raise ConflictError(
+                    f"a task is already running for this user ({', '.join(mine)}); wait for it to finish "
+                    "or cancel it"
+                )
+            if any(row.conversation_id == conversation_id for row in active):
+                raise ConflictError(f"conversation {conversation_id} already has a running task")
+            await conn.execute(insert(runs).values(record.model_dump()))
+        return record
+
+    async def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> None:
+        """Set the run's status; its readers are woken (a waiting poll sees that it ended)."""
+        change = (
+            update(runs).where(runs.c.id == run_id).values(status=status, error=error, updated_at=time.time())
+        )
+        async with self._db.connect() as conn:
+            if self._db.dialect == "postgresql":
+                changed = change.returning(runs.c.id).cte("changed")
+                await conn.execute(select(func.pg_notify(CHANNEL, changed.c.id)))
+            else:
+                await conn.execute(change)
+        self._wakeups.wake(run_id)
+
+    async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord:
+        """The run; :class:`NotFoundError` if it does not exist or belongs to another owner."""
+        async with self._db.connect() as conn:
+            row = (await conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id))).first()
+        if row is None or (owner is not None and row.owner != owner):
+            raise NotFoundError(f"run {run_id} not found")
+        return _run_record(row._mapping)
+
+    async def list_tasks(
+        self,
+        owner: str,
+        *,
+        conversation_id: str | None = None,
+        status: RunStatus | None = None,
+        updated_after: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[RunRecord], int]:
+        """The owner's tasks matching every filter given, newest first; and how many match in all."""
+        where = [runs.c.owner == owner, runs.c.kind == "task"]
+        if conversation_id is not None:
+            where.append(runs.c.conversation_id == conversation_id)
+        if status is not None:
+            where.append(runs.c.status == status)
+        if updated_after is not None:
+            where.append(runs.c.updated_at > updated_after)
+        condition = and_(*where)
+        async with self._db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_RUN_COLUMNS)
+                    .where(condition)
+                    .order_by(runs.c.created_at.desc(), runs.c.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+            total = (await conn.execute(select(func.count()).select_from(runs).where(condition))).scalar_one()
+        return [_run_record(row._mapping) for row in rows], total
+
+    async def append(self, run_id: str, event: Event) -> StoredEvent:
+        now = time.time()
+        offsets = await self._insert(run_id, [event], now)
+        return StoredEvent(offset=offsets[0], timestamp=now, event=event)
+
+    async def append_batch(self, run_id: str, batch: Sequence[Event]) -> None:
+        """Append ``batch`` in order, in one statement: the next offsets, all or none."""
+        await self._insert(run_id, batch, time.time())
+
+    async def _insert(self, run_id: str, batch: Sequence[Event], now: float) -> list[int]:
+        items = [(event.type, event.model_dump_json(exclude={"type"})) for event in batch]
+        if self._db.dialect == "sqlite":
+            async with self._db.sqlite_driver() as raw:
+                rows = await raw.execute_fetchall(_SQLITE_APPEND, (run_id, now, run_id, json.dumps(items)))
+            offsets = [row[0] for row in rows]
+        else:
+            async with self._db.connect() as conn:
+                result = await conn.execute(
+                    _POSTGRES_APPEND,
+                    {
+                        "run_id": run_id,
+                        "count": len(items),
+                        "channel": CHANNEL,
+                        "now": now,
+                        "types": [kind for kind, _ in items],
+                        "datas": [data for _, data in items],
+                    },
+                )
+                offsets = list(result.scalars())
+            if len(offsets) != len(items):  # no run row to lock: nothing was inserted
+                raise NotFoundError(f"run {run_id} not found")
+        self._wakeups.wake(run_id)
+        return sorted(offsets)
+
+    async def events(self, run_id: str, from_offset: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        query = (
+            select(events.c.seq, events.c.type, events.c.data, events.c.created_at)
+            .where(events.c.run_id == run_id, events.c.seq >= from_offset)
+            .order_by(events.c.seq)
+            .limit(limit)
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            StoredEvent(
+                offset=seq,
+                timestamp=created,
+                event=event_adapter.validate_python({"type": kind, **json.loads(data)}),
+            )
+            for seq, kind, data, created in rows
+        ]
+
+    async def fail_interrupted_runs(self, reason: str) -> list[str]:
+        """Mark every run left ``pending``/``running`` by a previous process as failed, with an event."""
+        async with self._db.connect() as conn:
+            run_ids = list((await conn.execute(select(runs.c.id).where(runs.c.status.in_(ACTIVE)))).scalars())
+        for run_id in run_ids:
+            iterations = await self._max_iteration(run_id)
+            await self.append(
+                run_id, RunFailed(error=reason, response="", iterations=iterations, usage=Usage())
+            )
+            await self.set_status(run_id, "failed", reason)
+        return run_ids
+
+    async def _max_iteration(self, run_id: str) -> int:
+        iteration: ColumnElement[Any]
+        if self._db.dialect == "sqlite":
+            iteration = func.json_extract(events.c.data, "$.iteration")
+        else:
+            iteration = cast(cast(events.c.data, JSONB)["iteration"].astext, Integer)
+        async with self._db.connect() as conn:
+            found = await conn.execute(
+                select(func.coalesce(func.max(iteration), 0)).where(events.c.run_id == run_id)
+            )
+            return int(found.scalar_one())
+
+
+def _new_record(
+    run_id: str,
+    owner: str,
+    kind: str,
+    status: RunStatus,
+    workspace_id: str | None,
+    conversation_id: str | None,
+) -> RunRecord:
+    now = time.time()
+    return RunRecord(
+        id=run_id,
+        owner=owner,
+        kind=kind,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+    )
+
+
+def _run_record(row: RowMapping) -> RunRecord:
+    return RunRecord.model_validate(row)

@@ -1,0 +1,179 @@
+"""The store's tables, defined once for both engines (SQLAlchemy Core).
+
+Timestamps are seconds since the epoch as floats (``REAL`` on SQLite, ``DOUBLE PRECISION`` on
+PostgreSQL); JSON documents are stored as text, as the first SQLite schema stored them. The
+migrations (:mod:`runtime.store.migrations`) create exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.types import TypeEngine
+
+__all__ = [
+    "capabilities",
+    "context_aliases",
+    "conversation_messages",
+    "conversations",
+    "events",
+    "idempotency_keys",
+    "metadata",
+    "personalizations",
+    "prompts",
+    "runs",
+    "task_origins",
+    "workspaces",
+]
+
+# Tables created WITHOUT ROWID before keep it (sqlite_with_rowid=False): the schema is the same file.
+Timestamp: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    # nullable, as SQLite made "id TEXT PRIMARY KEY" of a rowid table (PostgreSQL's keys are never null).
+    Column("id", Text, primary_key=True, nullable=True),
+    Column("owner", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("error", Text),
+    Column("workspace_id", Text),
+    Column("conversation_id", Text),
+    # The offset the run's next event gets. PostgreSQL advances it in the statement that appends,
+    # under the run row's lock, so concurrent writers neither repeat nor skip an offset; on SQLite
+    # (one writer) a trigger keeps it equal to MAX(seq) + 1.
+    Column("next_offset", Integer, nullable=False, server_default=text("0")),
+    Index("runs_owner", "owner", "created_at"),
+    Index("runs_conversation", "conversation_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("run_id", Text, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("created_at", Timestamp, nullable=False),
+    # How execute_python runs in the workspace's conversations (runtime.workspaces.records).
+    Column("python_mode", Text, nullable=False, server_default=text("'stateful'")),
+    sqlite_with_rowid=False,
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Text, primary_key=True, nullable=True),
+    Column("owner", Text, nullable=False),
+    Column("workspace_id", Text, nullable=False),
+    Column("title", Text, nullable=False, server_default=text("''")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("conversations_owner", "owner", "workspace_id", "updated_at"),
+)
+
+conversation_messages = Table(
+    "conversation_messages",
+    metadata,
+    Column("conversation_id", Text, ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("message", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+
+def _library_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("owner", Text, primary_key=True),
+        Column("name", Text, primary_key=True),
+        Column("content", Text, nullable=False),
+        Column("created_at", Timestamp, nullable=False),
+        Column("updated_at", Timestamp, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+prompts = _library_table("prompts")
+personalizations = _library_table("personalizations")
+
+# One row per (owner, scope, key); the first answer is kept in it (runtime.features.idempotency).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("scope", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("status", Integer),
+    Column("content_type", Text),
+    Column("body", LargeBinary),
+    Column("reason", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Index("idempotency_keys_expiry", "expires_at"),
+)
+
+# Users' own capabilities (the global ones live in memory).
+capabilities = Table(
+    "capabilities",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# How a task was started (surface, capability), when it matters.
+task_origins = Table(
+    "task_origins",
+    metadata,
+    Column("task_id", Text, primary_key=True),
+    Column("surface", Text, nullable=False),
+    Column("capability_id", Text),
+    sqlite_with_rowid=False,
+)
+
+# A2A contextIds a client chose, each naming one conversation.
+context_aliases = Table(
+    "context_aliases",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("context_id", Text, primary_key=True),
+    Column(
+        "conversation_id",
+        Text,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Index("context_aliases_conversation", "conversation_id"),
+    sqlite_with_rowid=False,
+)
