@@ -6,8 +6,10 @@ failure of ours or of the caller, and is mapped to HTTP in one place (``api.web.
 
     AgentWorkerError
     ├── InputError            400  the caller's request is invalid
+    ├── ForbiddenError        403  the caller may not do this to that object
     ├── NotFoundError         404  no such object (or it belongs to another user)
     ├── ConflictError         409  the request clashes with the current state
+    │   └── InsufficientFunds      a node's available credits would go below zero
     ├── PayloadTooLargeError  413  a body or upload over its limit
     ├── UnprocessableError    422  well-formed, but cannot be done as sent (an idempotency key reused)
     ├── UnavailableError      503  the worker cannot take work now (starting, draining)
@@ -24,7 +26,9 @@ from pydantic import ValidationError
 __all__ = [
     "AgentWorkerError",
     "ConflictError",
+    "ForbiddenError",
     "InputError",
+    "InsufficientFunds",
     "IterationLimitError",
     "ModelError",
     "NotFoundError",
@@ -45,12 +49,20 @@ class InputError(AgentWorkerError):
     """The caller sent something we cannot accept."""
 
 
+class ForbiddenError(AgentWorkerError):
+    """The caller is known but may not do this (e.g. edit another node, accept its own task)."""
+
+
 class NotFoundError(AgentWorkerError):
     """The object does not exist for this caller."""
 
 
 class ConflictError(AgentWorkerError):
     """The request conflicts with the current state (e.g. a task already running)."""
+
+
+class InsufficientFunds(ConflictError):
+    """A ledger entry would take a node's available balance below zero."""
 
 
 class PayloadTooLargeError(AgentWorkerError):

@@ -24,6 +24,7 @@ from aiohttp.typedefs import Handler
 from runtime.errors import (
     AgentWorkerError,
     ConflictError,
+    ForbiddenError,
     InputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -55,6 +56,7 @@ class TooManyRequestsError(AgentWorkerError):
 _STATUS: list[tuple[type[AgentWorkerError], int]] = [
     (InputError, 400),
     (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (PayloadTooLargeError, 413),

@@ -12,8 +12,10 @@ methods; every other aggregate is an attribute (``store.conversations``, ``store
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.store.capabilities import CapabilityQueries
 from runtime.store.context_aliases import ContextAliasQueries
@@ -22,6 +24,8 @@ from runtime.store.database import Database, Dialect, database_url
 from runtime.store.idempotency import IdempotencyQueries
 from runtime.store.library import LibraryQueries
 from runtime.store.migrate import upgrade
+from runtime.store.platform_ledger import LedgerQueries
+from runtime.store.platform_nodes import NodeQueries
 from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
 from runtime.store.task_origins import TaskOriginQueries
 from runtime.store.wakeups import Wakeups
@@ -52,6 +56,12 @@ class Store(RunEvents):
         self.idempotency = IdempotencyQueries(db)
         self.context_aliases = ContextAliasQueries(db)
         self.task_origins = TaskOriginQueries(db)
+        self.nodes = NodeQueries(db)
+        self.ledger = LedgerQueries(db)
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One transaction, for the store functions that take a connection (the platform's)."""
+        return self._db.transaction()
 
     @classmethod
     @asynccontextmanager

@@ -8,6 +8,7 @@ migrations (:mod:`runtime.store.migrations`) create exactly these tables; a test
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Double,
     ForeignKey,
@@ -23,13 +24,20 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
 __all__ = [
+    "api_keys",
     "capabilities",
     "context_aliases",
     "conversation_messages",
     "conversations",
     "events",
     "idempotency_keys",
+    "ledger_balances",
+    "ledger_entries",
+    "ledger_holds",
+    "ledger_postings",
     "metadata",
+    "node_capabilities",
+    "nodes",
     "personalizations",
     "prompts",
     "runs",
@@ -175,5 +183,92 @@ context_aliases = Table(
         nullable=False,
     ),
     Index("context_aliases_conversation", "conversation_id"),
+    sqlite_with_rowid=False,
+)
+
+# The agent platform's nodes (runtime.platform): registered users, operator users, house agents.
+# completed_tasks, trust_score and ratings_count are kept up to date by the transactions that change
+# them (a task completed, a rating), so the registry filters on indexed columns.
+TRUST_PRIOR = 0.5
+"""The trust score of a node nobody has rated yet (the prior mean of the trust formula)."""
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # operator | registered | house
+    Column("nickname", Text, nullable=False),
+    Column("email", Text),
+    Column("password_hash", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("completed_tasks", Integer, nullable=False, server_default=text("0")),
+    Column("trust_score", Double, nullable=False, server_default=text(str(TRUST_PRIOR))),
+    Column("ratings_count", Integer, nullable=False, server_default=text("0")),
+    Index("nodes_trust", "trust_score"),
+)
+
+node_capabilities = Table(
+    "node_capabilities",
+    metadata,
+    Column("node_id", Text, ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
+    Column("capability", Text, primary_key=True),
+    Index("node_capabilities_capability", "capability", "node_id"),
+    sqlite_with_rowid=False,
+)
+
+# Registered nodes' API keys, only as SHA-256 hex digests.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_hash", Text, primary_key=True),
+    Column("node_id", Text, ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("api_keys_node", "node_id"),
+    sqlite_with_rowid=False,
+)
+
+# The double-entry ledger (runtime.store.platform_ledger). Amounts are hundredths of a credit.
+LedgerId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: the rowid
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", LedgerId, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("task_id", Text),
+    Column("memo", Text, nullable=False, server_default=text("''")),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# One row per account an entry moves; balance_after is the account's balance once the entry is in.
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("entry_id", LedgerId, ForeignKey("ledger_entries.id"), primary_key=True, autoincrement=False),
+    Column("account", Text, primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Index("ledger_postings_account", "account", "entry_id"),
+    sqlite_with_rowid=False,
+)
+
+ledger_balances = Table(
+    "ledger_balances",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Escrow holds, keyed by the task they pay for; state open → released | refunded, once.
+ledger_holds = Table(
+    "ledger_holds",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("payer", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("settled_at", Timestamp),
     sqlite_with_rowid=False,
 )

@@ -1,0 +1,18 @@
+"""The agent platform's ``/v1`` API: thin aiohttp adapters over :mod:`runtime.platform`.
+
+One module per route group; each has a ``setup_*`` function that :func:`setup_platform_routes`
+calls. Every answer is the ``/v1`` envelope (:mod:`api.platform.envelope`).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.platform.envelope import setup_envelope
+from api.web.openapi import OpenAPIRegistry
+
+__all__ = ["setup_platform_routes"]
+
+
+def setup_platform_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
+    setup_envelope(app)
