@@ -21,7 +21,8 @@ from runtime.workspaces.records import DEFAULT_WORKSPACE
 
 __all__ = ["CapabilityRuns", "Surface", "TaskOrigin"]
 
-Surface = Literal["rest", "a2a", "a2a-flat"]  # "a2a-flat": /a2a's flat tasks/send dialect
+# "a2a-flat": /a2a's flat tasks/send dialect; "platform": a house agent doing a /v1 marketplace task
+Surface = Literal["rest", "a2a", "a2a-flat", "platform"]
 # The flat dialect's surface was stored as "a2a-seed" before it had a name: rows written then read
 # as "a2a-flat", so a task started before an upgrade keeps its shape.
 _STORED_NAMES = {"a2a-seed": "a2a-flat"}

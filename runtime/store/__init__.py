@@ -26,6 +26,7 @@ from runtime.store.library import LibraryQueries
 from runtime.store.migrate import upgrade
 from runtime.store.platform_ledger import LedgerQueries
 from runtime.store.platform_nodes import NodeQueries
+from runtime.store.platform_tasks import PlatformTaskQueries
 from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
 from runtime.store.task_origins import TaskOriginQueries
 from runtime.store.wakeups import Wakeups
@@ -58,6 +59,7 @@ class Store(RunEvents):
         self.task_origins = TaskOriginQueries(db)
         self.nodes = NodeQueries(db)
         self.ledger = LedgerQueries(db)
+        self.platform_tasks = PlatformTaskQueries(db)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, for the store functions that take a connection (the platform's)."""

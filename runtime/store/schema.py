@@ -39,8 +39,10 @@ __all__ = [
     "node_capabilities",
     "nodes",
     "personalizations",
+    "platform_tasks",
     "prompts",
     "runs",
+    "task_capabilities",
     "task_origins",
     "workspaces",
 ]
@@ -185,6 +187,49 @@ context_aliases = Table(
     Index("context_aliases_conversation", "conversation_id"),
     sqlite_with_rowid=False,
 )
+
+# The task marketplace of the /v1 platform (runtime.platform.marketplace). Money is in cents
+# (hundredths of a credit); the budget sits in escrow as the ledger hold whose id is the task's.
+platform_tasks = Table(
+    "platform_tasks",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("publisher", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("budget", BigInteger, nullable=False),
+    # open → progress → done; open → canceled (publisher, or the deadline); progress → failed (a
+    # house agent's run that did not succeed). Every change is a conditional UPDATE: one winner.
+    Column("status", Text, nullable=False),
+    Column("assignee", Text),
+    Column("acceptor", Text),
+    Column("deadline", Timestamp),
+    Column("deliverables", Text),  # JSON
+    Column("quality_notes", Text),
+    Column("run_id", Text),  # a house agent's run on the task API
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("platform_tasks_status", "status", "created_at"),
+    Index("platform_tasks_publisher", "publisher"),
+    Index("platform_tasks_acceptor", "acceptor"),
+    # The expiry sweep reads only open tasks with a deadline, in deadline order.
+    Index(
+        "platform_tasks_open_deadline",
+        "deadline",
+        sqlite_where=text("status = 'open' AND deadline IS NOT NULL"),
+        postgresql_where=text("status = 'open' AND deadline IS NOT NULL"),
+    ),
+)
+
+task_capabilities = Table(
+    "task_capabilities",
+    metadata,
+    Column("task_id", Text, ForeignKey("platform_tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("capability", Text, primary_key=True),
+    Index("task_capabilities_capability", "capability", "task_id"),
+    sqlite_with_rowid=False,
+)
+
 
 # The agent platform's nodes (runtime.platform): registered users, operator users, house agents.
 # completed_tasks, trust_score and ratings_count are kept up to date by the transactions that change

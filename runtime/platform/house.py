@@ -1,0 +1,139 @@
+"""House agents: the worker's global capabilities, doing marketplace tasks in their sandboxes.
+
+A task published with a house agent as its assignee is accepted by it in the publishing
+transaction; :meth:`HouseAgents.start` then runs it through the agent loop as a task of the
+publisher (the capability's profile, the description as the message), in a workspace of its own
+named after the task, so the publisher follows it live on ``/api/v1/tasks/{run_id}`` and finds
+its files in that workspace. A watcher waits for the run's final event: a completed run makes
+the task ``done`` (deliverables ``{report, files, run_id}``, the escrow paid to the house agent),
+any other end makes it ``failed`` (escrow refunded).
+
+The watcher lives in this process. If the worker stops first, :meth:`HouseAgents.reconcile` at
+the next start-up settles every house task left in progress from its run as recorded: the
+interrupted runs were failed by then, so their tasks fail and are refunded; a run that completed
+before the crash still pays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable
+
+import structlog
+
+from runtime.engine.events import RunCanceled, RunCompleted, RunFailed
+from runtime.features.capability_runs import CapabilityRuns
+from runtime.store import Store, StoredEvent
+from runtime.store.platform_tasks import TaskRow
+from runtime.tasks.follow import follow
+from runtime.tasks.manager import TaskManager
+from runtime.workspaces.files import WorkspaceFiles
+from runtime.workspaces.records import Workspaces
+
+__all__ = ["HouseAgents"]
+
+log = structlog.get_logger(__name__)
+
+_Final = RunCompleted | RunFailed | RunCanceled
+
+
+class HouseAgents:
+    def __init__(
+        self,
+        store: Store,
+        ids: Iterable[str],
+        runs: CapabilityRuns,
+        tasks: TaskManager,
+        workspaces: Workspaces,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._platform = store.platform_tasks
+        self._ids = frozenset(ids)
+        self._runs = runs
+        self._tasks = tasks
+        self._workspaces = workspaces
+        self._clock = clock
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    def is_house(self, node_id: str) -> bool:
+        return node_id in self._ids
+
+    async def start(self, task: TaskRow) -> None:
+        """Start the run of a task a house agent accepted, and watch it to its end."""
+        assert task.acceptor is not None and self.is_house(task.acceptor)
+        await self._workspaces.ensure(task.publisher, task.id)
+        started = await self._runs.start(
+            task.publisher, task.acceptor, task.description, surface="platform", workspace_id=task.id
+        )
+        run_id = started.record.id
+        await self._platform.set_run(task.id, run_id)
+        log.info("house_task_started", task_id=task.id, agent=task.acceptor, run_id=run_id)
+        watcher = asyncio.create_task(self._watch(task, run_id), name=f"house-{task.id}")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def reconcile(self) -> int:
+        """At start-up: settle the house tasks a stopped worker left in progress; how many."""
+        settled = 0
+        for task in await self._platform.in_progress_by(sorted(self._ids)):
+            final = None if task.run_id is None else await self._final_event(task.run_id, within=0.0)
+            if await self._settle(task, task.run_id, final, "the worker stopped before the run finished"):
+                settled += 1
+        if settled:
+            log.warning("house_tasks_reconciled", count=settled)
+        return settled
+
+    async def aclose(self) -> None:
+        """Stop watching (a run still going is settled by the next start-up's reconcile)."""
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        for watcher in list(self._watchers):
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(self, task: TaskRow, run_id: str) -> None:
+        try:
+            final = await self._final_event(run_id, within=None)
+            await self._settle(task, run_id, final, "the run ended without a final event")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # logged; the next start-up's reconcile settles the task
+            log.exception("house_task_watch_failed", task_id=task.id, run_id=run_id)
+
+    async def _final_event(self, run_id: str, within: float | None) -> _Final | None:
+        final = None
+        async for item in follow(self._tasks, run_id, within=within):
+            if isinstance(item, StoredEvent) and isinstance(item.event, _Final):
+                final = item.event
+        return final
+
+    async def _settle(self, task: TaskRow, run_id: str | None, final: _Final | None, missing: str) -> bool:
+        assert task.acceptor is not None
+        now = self._clock()
+        if run_id is not None and isinstance(final, RunCompleted):
+            files = await self._files(task)
+            deliverables = {"report": final.response, "files": files, "run_id": run_id}
+            done = await self._platform.complete(
+                task.id, task.acceptor, json.dumps(deliverables, ensure_ascii=False), None, now
+            )
+            log.info("house_task_done", task_id=task.id, run_id=run_id, settled=done)
+            return done
+        match final:
+            case RunFailed():
+                reason = f"the run failed: {final.error}"
+            case RunCanceled():
+                reason = f"the run was canceled: {final.reason}"
+            case _:
+                reason = missing if run_id is not None else "the worker stopped before the run started"
+        failed = await self._platform.fail(task.id, task.acceptor, reason, now)
+        log.info("house_task_failed", task_id=task.id, run_id=run_id, reason=reason, settled=failed)
+        return failed
+
+    async def _files(self, task: TaskRow) -> list[str]:
+        root = await self._workspaces.files_dir(task.publisher, task.id)
+        tree = await WorkspaceFiles(root).list_tree()
+        return [entry.path for entry in tree.files if entry.type == "file"]
