@@ -25,8 +25,10 @@ from runtime.store.idempotency import IdempotencyQueries
 from runtime.store.library import LibraryQueries
 from runtime.store.migrate import upgrade
 from runtime.store.platform_ledger import LedgerQueries
+from runtime.store.platform_memory import MemoryQueries
 from runtime.store.platform_nodes import NodeQueries
 from runtime.store.platform_tasks import PlatformTaskQueries
+from runtime.store.platform_trust import TrustQueries
 from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
 from runtime.store.task_origins import TaskOriginQueries
 from runtime.store.wakeups import Wakeups
@@ -60,6 +62,8 @@ class Store(RunEvents):
         self.nodes = NodeQueries(db)
         self.ledger = LedgerQueries(db)
         self.platform_tasks = PlatformTaskQueries(db)
+        self.platform_trust = TrustQueries(db)
+        self.platform_memory = MemoryQueries(db)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, for the store functions that take a connection (the platform's)."""

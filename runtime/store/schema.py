@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -39,7 +40,11 @@ __all__ = [
     "node_capabilities",
     "nodes",
     "personalizations",
+    "platform_memory",
+    "platform_memory_participants",
+    "platform_memory_tags",
     "platform_tasks",
+    "platform_trust_ratings",
     "prompts",
     "runs",
     "task_capabilities",
@@ -315,5 +320,53 @@ ledger_holds = Table(
     Column("state", Text, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("settled_at", Timestamp),
+    sqlite_with_rowid=False,
+)
+
+# Trust ratings of the /v1 platform (runtime.platform.trust): one per done task (its key), by the
+# task's publisher for its acceptor. The node's score is kept in nodes.trust_score by the
+# transaction that adds a rating, so the registry filters on it through an index.
+platform_trust_ratings = Table(
+    "platform_trust_ratings",
+    metadata,
+    Column("task_id", Text, ForeignKey("platform_tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", Text, nullable=False),
+    Column("rater", Text, nullable=False),
+    Column("quality_score", Double, nullable=False),
+    Column("on_time", Boolean, nullable=False),
+    Column("comment", Text, nullable=False, server_default=text("''")),
+    # The rating's evidence in [0, 1] (runtime.platform.trust): summed for the node's score.
+    Column("evidence", Double, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("platform_trust_ratings_agent", "agent_id", "created_at"),
+)
+
+# Shared memory of the /v1 platform (runtime.platform.memory): an entry is visible to its author and
+# its participants; participants and tags are rows so both filters are index lookups.
+platform_memory = Table(
+    "platform_memory",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("author", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("platform_memory_author", "author", "created_at"),
+)
+
+platform_memory_participants = Table(
+    "platform_memory_participants",
+    metadata,
+    Column("entry_id", Text, ForeignKey("platform_memory.id", ondelete="CASCADE"), primary_key=True),
+    Column("node_id", Text, primary_key=True),
+    Index("platform_memory_participants_node", "node_id", "entry_id"),
+    sqlite_with_rowid=False,
+)
+
+platform_memory_tags = Table(
+    "platform_memory_tags",
+    metadata,
+    Column("entry_id", Text, ForeignKey("platform_memory.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", Text, primary_key=True),
+    Index("platform_memory_tags_tag", "tag", "entry_id"),
     sqlite_with_rowid=False,
 )
