@@ -33,11 +33,21 @@ from runtime.tasks.manager import TaskManager
 from runtime.workspaces.files import WorkspaceFiles
 from runtime.workspaces.records import Workspaces
 
-__all__ = ["HouseAgents"]
+__all__ = ["HouseAgents", "house_agent_ids"]
 
 log = structlog.get_logger(__name__)
 
 _Final = RunCompleted | RunFailed | RunCanceled
+
+
+async def house_agent_ids(store: Store, capability_ids: Iterable[str]) -> list[str]:
+    """The global capabilities that are house nodes (a registered node may hold such an id first)."""
+    ids = []
+    for capability_id in capability_ids:
+        node = await store.nodes.get_node(capability_id)
+        if node is not None and node.kind == "house":
+            ids.append(capability_id)
+    return ids
 
 
 class HouseAgents:

@@ -18,10 +18,13 @@ the worker) cancels the rest.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import structlog
@@ -32,7 +35,7 @@ from runtime.platform.house import HouseAgents
 from runtime.store import Store
 from runtime.store.platform_tasks import NewTask, TaskRow, TaskStatus
 
-__all__ = ["Marketplace", "TaskDraft", "TaskPage"]
+__all__ = ["Marketplace", "TaskDraft", "TaskPage", "expiry_sweeps"]
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +49,7 @@ class TaskDraft(BaseModel):
     title: str
     description: str
     required_capabilities: list[str]
-    budget: int = Field(ge=0)
+    budget: int = Field(gt=0)
     deadline: float | None = None
     assignee: str | None = None
 
@@ -180,6 +183,27 @@ class Marketplace:
         if row is None:
             raise NotFoundError(f"task {task_id} not found")
         return row
+
+
+@asynccontextmanager
+async def expiry_sweeps(market: Marketplace, interval: float) -> AsyncIterator[None]:
+    """While the block runs, :meth:`Marketplace.sweep` every ``interval`` seconds (the first at once)."""
+    sweeper = asyncio.create_task(_sweep(market, interval), name="platform-task-expiry")
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+async def _sweep(market: Marketplace, interval: float) -> None:
+    while True:
+        try:
+            await market.sweep()
+        except Exception:  # logged and tried again: reads and accepts enforce deadlines meanwhile
+            log.exception("platform_task_expiry_failed")
+        await asyncio.sleep(interval)
 
 
 def _not_in(row: TaskRow, needed: Literal["open", "progress"], verb: str) -> str:
