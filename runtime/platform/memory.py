@@ -21,7 +21,7 @@ from runtime.errors import InputError
 from runtime.store import Store
 from runtime.store.platform_memory import MemoryRow
 
-__all__ = ["MemoryDraft", "MemoryEntry", "MemoryFilter", "SharedMemory"]
+__all__ = ["MemoryDraft", "MemoryEntry", "MemoryFilter", "MemoryPage", "SharedMemory"]
 
 MAX_CONTENT_CHARS = 20_000
 MAX_PARTICIPANTS = 50
@@ -38,7 +38,7 @@ def _unique(values: list[str]) -> list[str]:
 class MemoryDraft(BaseModel):
     """``POST /v1/memory``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
     participants: list[NodeId] = Field(
@@ -70,7 +70,15 @@ class MemoryEntry(BaseModel):
     content: str
     participants: list[str]
     tags: list[str]
-    created_at: float
+    created_at: float = Field(description="Unix seconds.")
+
+
+class MemoryPage(BaseModel):
+    items: list[MemoryEntry]
+    total: int
+    page: int
+    page_size: int
+    has_more: bool
 
 
 class SharedMemory:
@@ -93,9 +101,8 @@ class SharedMemory:
         await self._memory.add(row)
         return MemoryEntry.model_validate(row.model_dump())
 
-    async def read(
-        self, viewer: str, where: MemoryFilter, page: int, page_size: int
-    ) -> tuple[list[MemoryEntry], int]:
+    async def read(self, viewer: str, where: MemoryFilter, page: int, page_size: int) -> MemoryPage:
+        """The entries ``viewer`` may read that match ``where``, newest first: one page."""
         rows, total = await self._memory.visible(
             viewer,
             participant=where.participant,
@@ -104,4 +111,10 @@ class SharedMemory:
             page=page,
             page_size=page_size,
         )
-        return [MemoryEntry.model_validate(row.model_dump()) for row in rows], total
+        return MemoryPage(
+            items=[MemoryEntry.model_validate(row.model_dump()) for row in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
+            has_more=(page - 1) * page_size + len(rows) < total,
+        )

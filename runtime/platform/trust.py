@@ -30,6 +30,7 @@ __all__ = [
     "PRIOR_MEAN",
     "PRIOR_WEIGHT",
     "RateRequest",
+    "RateResult",
     "Rated",
     "Trust",
     "TrustReport",
@@ -67,7 +68,7 @@ def _json_number(value: object) -> object:
 class RateRequest(BaseModel):
     """``POST /v1/trust/rate``: the publisher rates the acceptor of a done task."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     agent_id: str = Field(min_length=1, max_length=128, description="The task's acceptor.")
     task_id: str = Field(min_length=1, max_length=128, description="A done task you published.")
@@ -87,14 +88,23 @@ class Rated(BaseModel):
     quality_score: float
     on_time: bool
     comment: str
-    created_at: float
+    created_at: float = Field(description="Unix seconds.")
+
+
+class RateResult(BaseModel):
+    rating: Rated
+    trust_score: float = Field(ge=0, le=1, description="The rated node's score now.")
+    ratings_count: int
 
 
 class TrustReport(BaseModel):
     agent_id: str
-    trust_score: float
+    trust_score: float = Field(ge=0, le=1, description="0-1; see docs/platform.md for the formula.")
     ratings_count: int
-    ratings: list[Rated]  # one page, newest first
+    ratings: list[Rated] = Field(description="The rating history, newest first: one page of it.")
+    page: int
+    page_size: int
+    has_more: bool
 
 
 class Trust:
@@ -103,8 +113,8 @@ class Trust:
         self._nodes = store.nodes
         self._clock = clock
 
-    async def rate(self, rater: str, request: RateRequest) -> tuple[Rated, float, int]:
-        """Record the rating; the rating, the node's new score and its number of ratings."""
+    async def rate(self, rater: str, request: RateRequest) -> RateResult:
+        """Record the rating; it, with the node's new score and number of ratings."""
         task = await self._ratings.task_parties(request.task_id)
         if task is None:
             raise NotFoundError(f"task {request.task_id!r} not found")
@@ -127,18 +137,22 @@ class Trust:
             created_at=self._clock(),
         )
         score, count = await self._ratings.add(row, trust_score)
-        return Rated.model_validate(row.model_dump()), score, count
+        return RateResult(
+            rating=Rated.model_validate(row.model_dump()), trust_score=score, ratings_count=count
+        )
 
-    async def report(self, agent_id: str, page: int, page_size: int) -> tuple[TrustReport, int]:
-        """The node's score and one page of its ratings, and how many ratings there are."""
+    async def report(self, agent_id: str, page: int, page_size: int) -> TrustReport:
+        """The node's score and one page of its ratings."""
         node = await self._nodes.get_node(agent_id)
         if node is None:
             raise NotFoundError(f"agent {agent_id!r} not found")
         rows, total = await self._ratings.history(agent_id, page, page_size)
-        report = TrustReport(
+        return TrustReport(
             agent_id=agent_id,
             trust_score=node.trust_score,
             ratings_count=node.ratings_count,
             ratings=[Rated.model_validate(row.model_dump()) for row in rows],
+            page=page,
+            page_size=page_size,
+            has_more=(page - 1) * page_size + len(rows) < total,
         )
-        return report, total

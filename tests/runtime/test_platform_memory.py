@@ -44,8 +44,8 @@ async def write(
 async def read(
     memory: SharedMemory, viewer: str, page: int = 1, page_size: int = 20, **where: str
 ) -> list[str]:
-    entries, _ = await memory.read(viewer, MemoryFilter.model_validate(where), page, page_size)
-    return [entry.content for entry in entries]
+    found = await memory.read(viewer, MemoryFilter.model_validate(where), page, page_size)
+    return [entry.content for entry in found.items]
 
 
 async def test_an_entry_is_visible_to_its_author_and_participants_only(memory: SharedMemory) -> None:
@@ -111,12 +111,12 @@ async def test_pages_are_newest_first_with_the_total(memory: SharedMemory) -> No
     for i in range(5):
         await write(memory, "alice", f"note {i}")
 
-    first, total = await memory.read("alice", MemoryFilter(), 1, 2)
-    last, _ = await memory.read("alice", MemoryFilter(), 3, 2)
+    first = await memory.read("alice", MemoryFilter(), 1, 2)
+    last = await memory.read("alice", MemoryFilter(), 3, 2)
 
-    assert total == 5
-    assert [e.content for e in first] == ["note 4", "note 3"]
-    assert [e.content for e in last] == ["note 0"]
+    assert (first.total, first.has_more, last.has_more) == (5, True, False)
+    assert [e.content for e in first.items] == ["note 4", "note 3"]
+    assert [e.content for e in last.items] == ["note 0"]
 
 
 async def test_unknown_participants_are_refused_and_nothing_is_written(memory: SharedMemory) -> None:
