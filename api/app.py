@@ -27,6 +27,7 @@ from aiohttp import web
 from api.a2a.routes import setup_a2a_routes
 from api.capabilities.routes import setup_capability_routes
 from api.mcp.server import mcp_surface, setup_mcp_routes
+from api.platform import setup_platform_routes
 from api.rest.chat import setup_chat_routes
 from api.rest.conversations import setup_conversation_routes
 from api.rest.files import setup_file_routes
@@ -40,6 +41,7 @@ from api.web.auth import auth_middleware
 from api.web.errors import error_middleware
 from api.web.idempotency import idempotency_keys, idempotency_middleware, setup_idempotency
 from api.web.keys import (
+    ACCOUNTS,
     CAPABILITIES,
     CAPABILITY_RUNS,
     CHAT_RUNNER,
@@ -48,6 +50,7 @@ from api.web.keys import (
     LIBRARY,
     MODELS,
     OPENAPI,
+    REGISTRY,
     SANDBOX_HEALTH,
     SANDBOX_POOL,
     SANDBOXES,
@@ -55,6 +58,7 @@ from api.web.keys import (
     STORE,
     TASK_STARTER,
     TASKS,
+    WALLETS,
     WORKSPACES,
 )
 from api.web.logging import request_context_middleware
@@ -65,6 +69,9 @@ from runtime.engine.model_registry import ModelRegistry
 from runtime.features.capabilities import Capabilities
 from runtime.features.capability_runs import CapabilityRuns
 from runtime.features.library import Library
+from runtime.platform.accounts import Accounts
+from runtime.platform.ledger import Wallets
+from runtime.platform.registry import Registry
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
@@ -151,6 +158,13 @@ async def start_services(
     app[CAPABILITIES] = capabilities = Capabilities(store, settings.global_capabilities())
     app[CAPABILITY_RUNS] = CapabilityRuns(store, capabilities, starter)
 
+    # The agent platform: the operator's users and the global capabilities are its nodes.
+    app[ACCOUNTS] = accounts = Accounts(store, settings.platform_settings())
+    await accounts.ensure_operators(settings.tokens.values())
+    await accounts.ensure_house_agents(settings.global_capabilities())
+    app[REGISTRY] = Registry(store)
+    app[WALLETS] = Wallets(store)
+
     await stack.enter_async_context(mcp_surface(app))  # reads the services stored above
 
 
@@ -195,6 +209,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_capability_routes(app, registry)
     setup_mcp_routes(app, registry)
     setup_a2a_routes(app, registry)
+    setup_platform_routes(app, registry)
     app.cleanup_ctx.append(_lifespan)
     app.on_shutdown.append(_drain_tasks)
     return app

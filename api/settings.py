@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -37,6 +37,7 @@ from runtime.features.capabilities import (
 )
 from runtime.features.library import NAME_PATTERN
 from runtime.features.rate_limits import RateLimit
+from runtime.platform.config import PlatformConfig
 from runtime.tasks.manager import TaskLimits
 from runtime.workspaces.records import WorkspaceConfig
 from sandbox.base import SandboxLimits
@@ -180,6 +181,9 @@ class Settings(BaseSettings):
     public_rate_limit_concurrency: int = Field(
         4, ge=0, description="Requests a client address may have open at once to those endpoints; 0: off."
     )
+    registration: Literal["open", "closed"] = _from(PlatformConfig, "registration")
+    signup_credits: int = _from(PlatformConfig, "signup_credits")
+    registrations_per_day: int = _from(PlatformConfig, "registrations_per_day")
     trusted_proxy_hops: int = Field(
         0, ge=0, description="Proxies in front that append to X-Forwarded-For; 0: the header is ignored."
     )
@@ -326,6 +330,13 @@ class Settings(BaseSettings):
             max_per_user=self.task_max_per_user,
             max_running=self.max_running_tasks,
             shutdown_grace=self.shutdown_grace,
+        )
+
+    def platform_settings(self) -> PlatformConfig:
+        return PlatformConfig(
+            registration=self.registration,
+            signup_credits=self.signup_credits,
+            registrations_per_day=self.registrations_per_day,
         )
 
     def user_rate_limit(self) -> RateLimit:

@@ -31,6 +31,7 @@ import docker.errors
 import pytest
 import structlog
 
+from runtime.store import Store
 from sandbox.docker_engine.backend import LABEL_INSTANCE
 from sandbox.docker_engine.image import ensure_image, image_present
 from tests.postgres import Cluster, PostgresUnavailable, running_cluster
@@ -169,3 +170,17 @@ async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | No
 def store_target(database_url: str | None, tmp_path: Path) -> str | Path:
     """What ``Store.open`` takes for this test's engine: its database's URL, or a SQLite file."""
     return database_url or tmp_path / "db.sqlite3"
+
+
+async def assert_ledger_balanced(store: Store) -> None:
+    """The agent platform's invariant: every entry sums to zero, so all postings and all balances do."""
+    assert await store.ledger.ledger_sum() == 0, "the ledger's postings do not sum to zero"
+    assert await store.ledger.balances_sum() == 0, "the ledger's balances do not sum to zero"
+
+
+@pytest.fixture
+async def platform_store(store_target: str | Path) -> AsyncIterator[Store]:
+    """A store for a test of the agent platform; its ledger must balance when the test ends."""
+    async with Store.open(store_target) as store:
+        yield store
+        await assert_ledger_balanced(store)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.platform.agents import setup_agent_routes
+from api.platform.auth import setup_auth_routes
 from api.platform.envelope import setup_envelope
+from api.platform.status import setup_status_routes
+from api.platform.wallet import setup_wallet_routes
 from api.web.openapi import OpenAPIRegistry
 
 __all__ = ["setup_platform_routes"]
@@ -16,3 +20,7 @@ __all__ = ["setup_platform_routes"]
 
 def setup_platform_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
     setup_envelope(app)
+    setup_status_routes(app, registry)
+    setup_auth_routes(app, registry)
+    setup_agent_routes(app, registry)
+    setup_wallet_routes(app, registry)

@@ -15,15 +15,27 @@ from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.web.errors import register_envelope
+from api.web.http import MAX_INT
 from api.web.openapi import OpenAPIRegistry, Operation
 
-__all__ = ["PREFIX", "Envelope", "EnvelopeError", "add_route", "iso_now", "ok", "setup_envelope"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "PREFIX",
+    "Envelope",
+    "EnvelopeError",
+    "PageQuery",
+    "add_route",
+    "iso_now",
+    "ok",
+    "setup_envelope",
+]
 
 PREFIX = "/v1"
 TAG = "platform"
+MAX_PAGE_SIZE = 100
 
 D = TypeVar("D")
 
@@ -48,6 +60,15 @@ class EnvelopeError(BaseModel):
     message: str
     data: None = None
     timestamp: str
+
+
+class PageQuery(BaseModel):
+    """``page`` and ``page_size`` of a ``/v1`` list; list queries add their filters to it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, le=MAX_INT, description="Page number, from 1.")
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="Items per page, 1-100.")
 
 
 def _render_error(status: int, reason: str) -> dict[str, object]:

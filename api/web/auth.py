@@ -5,8 +5,14 @@ The token comes as ``Authorization: Bearer <token>`` or, as API-key clients send
 by the same clients) is optional; when sent it must be the token's user, else the request is refused, so a client
 configured with one user's id and another user's key fails loudly instead of acting as someone else.
 
-Without configured tokens every request is the user ``anonymous`` and these headers are ignored;
-the CLI only allows that on a loopback address unless ``--allow-anonymous`` is given.
+A token is looked up in ``AGENT_API_KEYS`` first, then among the API keys nodes of the agent
+platform got on ``/v1/auth/register`` or ``/v1/auth/login`` (stored as SHA-256 digests): such a key
+is a user of the whole worker, named by its node id, exactly like a configured token.
+
+Without configured tokens every request is the user ``anonymous`` and unknown tokens are ignored
+(a platform key still names its node); the CLI only allows that on a loopback address unless
+``--allow-anonymous`` is given. The agent platform (``/v1``) never has an anonymous user: its
+routes need a key, except the public ones.
 """
 
 from __future__ import annotations
@@ -17,15 +23,25 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.web.errors import UnauthorizedError
-from api.web.keys import SETTINGS, USER
+from api.web.keys import ACCOUNTS, SETTINGS, USER
 
 __all__ = ["ANONYMOUS", "PUBLIC_PATHS", "USER_ID_HEADER", "auth_middleware", "is_public"]
 
 ANONYMOUS = "anonymous"
 # The agent card is public by the A2A spec: clients read it to learn how to authenticate.
 PUBLIC_PATHS = frozenset(
-    {"/", "/health", "/openapi.json", "/.well-known/agent-card.json", "/.well-known/agent.json"}
+    {
+        "/",
+        "/health",
+        "/openapi.json",
+        "/.well-known/agent-card.json",
+        "/.well-known/agent.json",
+        "/v1/status",
+        "/v1/auth/register",
+        "/v1/auth/login",
+    }
 )
+PLATFORM_PREFIX = "/v1/"
 API_KEY_HEADER = "X-Api-Key"
 USER_ID_HEADER = "X-Platform-User-Id"
 
@@ -51,23 +67,37 @@ def _presented_tokens(request: web.Request) -> list[str]:
     api_key = request.headers.get(API_KEY_HEADER, "").strip()
     if api_key:
         presented.append(api_key)
-    if not presented:
-        raise UnauthorizedError(
-            f"missing credentials: send Authorization: Bearer <token> or {API_KEY_HEADER}: <token>"
-        )
     return presented
+
+
+async def _resolve(request: web.Request, token: str, tokens: dict[str, str]) -> str | None:
+    user = _user_for(token, tokens)
+    if user is None and ACCOUNTS in request.app:  # the platform's keys, once start-up made its accounts
+        user = await request.app[ACCOUNTS].node_of_key(token)
+    return user
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     tokens = request.app[SETTINGS].tokens
-    if not tokens:
-        request[USER] = ANONYMOUS
-        return await handler(request)
+    anonymous_allowed = not tokens and not request.path.startswith(PLATFORM_PREFIX)
     if is_public(request.path):
+        if not tokens:
+            request[USER] = ANONYMOUS
         return await handler(request)
-    users = {_user_for(token, tokens) for token in _presented_tokens(request)}
+    presented = _presented_tokens(request)
+    if not presented:
+        if anonymous_allowed:
+            request[USER] = ANONYMOUS
+            return await handler(request)
+        raise UnauthorizedError(
+            f"missing credentials: send Authorization: Bearer <token> or {API_KEY_HEADER}: <token>"
+        )
+    users = {await _resolve(request, token, tokens) for token in presented}
     if None in users:
+        if anonymous_allowed:
+            request[USER] = ANONYMOUS
+            return await handler(request)
         raise UnauthorizedError("invalid token")
     if len(users) > 1:
         raise UnauthorizedError(f"Authorization and {API_KEY_HEADER} name different users")

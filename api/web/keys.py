@@ -14,6 +14,10 @@ from runtime.features.idempotency import IdempotencyStore
 from runtime.features.library import Library
 from runtime.features.rate_limits import RateLimiter
 from runtime.health import SandboxHealth
+from runtime.platform.accounts import Accounts
+from runtime.platform.daily_limit import DailyLimit
+from runtime.platform.ledger import Wallets
+from runtime.platform.registry import Registry
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
@@ -23,6 +27,7 @@ from sandbox.base import SandboxFactory
 from sandbox.pool import WarmPool
 
 __all__ = [
+    "ACCOUNTS",
     "CAPABILITIES",
     "CAPABILITY_RUNS",
     "CHAT_RUNNER",
@@ -32,6 +37,8 @@ __all__ = [
     "MODELS",
     "OPENAPI",
     "PUBLIC_RATE_LIMITER",
+    "REGISTRATIONS",
+    "REGISTRY",
     "REQUEST_ID",
     "SANDBOXES",
     "SANDBOX_HEALTH",
@@ -42,6 +49,7 @@ __all__ = [
     "TASK_STARTER",
     "USER",
     "USER_RATE_LIMITER",
+    "WALLETS",
     "WORKSPACES",
 ]
 
@@ -63,6 +71,10 @@ CAPABILITY_RUNS = web.AppKey("capability_runs", CapabilityRuns)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 USER_RATE_LIMITER = web.AppKey("user_rate_limiter", RateLimiter)
 PUBLIC_RATE_LIMITER = web.AppKey("public_rate_limiter", RateLimiter)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+REGISTRY = web.AppKey("registry", Registry)
+WALLETS = web.AppKey("wallets", Wallets)
+REGISTRATIONS = web.AppKey("registrations", DailyLimit)  # registrations per client address a day
 
 USER = web.RequestKey("user", str)
 REQUEST_ID = web.RequestKey("request_id", str)

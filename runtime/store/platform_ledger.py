@@ -67,9 +67,14 @@ async def post(
 ) -> int:
     """Record one entry moving ``postings`` (account, signed cents); returns the entry's id.
 
-    The postings must sum to zero and name each account once (ValueError). An ``:available``
-    account going below zero raises :class:`InsufficientFunds`; the caller's transaction then
-    rolls back, with everything it wrote.
+    The postings must sum to zero and name each account once (ValueError). A node's account going
+    below zero raises :class:`InsufficientFunds`; the caller's transaction then rolls back, with
+    everything it wrote.
+
+    The balances of one entry are locked in account order, so two entries never wait on each
+    other; a transaction that posts SEVERAL entries can still deadlock with one posting the same
+    accounts the other way round (PostgreSQL then aborts one), so the marketplace posts one entry
+    per transaction.
     """
     if sum(amount for _, amount in postings) != 0:
         raise ValueError(f"a ledger entry must sum to zero: {list(postings)}")
@@ -81,9 +86,8 @@ async def post(
     for account, amount in sorted(postings):
         balance = await _add_to_balance(conn, account, amount)
         if balance < 0 and (account.endswith(":available") or account.endswith(":escrow")):
-            raise InsufficientFunds(
-                f"insufficient credits: {account.split(':')[1]} is short by {_credits(-balance)}"
-            )
+            node = account.removeprefix("node:").rsplit(":", 1)[0]
+            raise InsufficientFunds(f"insufficient credits: {node} is short by {_credits(-balance)}")
         after[account] = balance
     entry_id = (
         await conn.execute(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,7 @@ __all__ = [
     "add_api_key",
     "increment_completed",
     "insert_node",
+    "node_kind",
     "set_capabilities",
     "set_trust",
     "update_nickname",
@@ -72,6 +73,12 @@ async def insert_node(
         .on_conflict_do_nothing(index_elements=[nodes.c.id])
     )
     return bool((await conn.execute(statement)).rowcount)
+
+
+async def node_kind(conn: AsyncConnection, node_id: str) -> NodeKind | None:
+    found = await conn.execute(select(nodes.c.kind).where(nodes.c.id == node_id))
+    kind: NodeKind | None = found.scalar_one_or_none()
+    return kind
 
 
 async def set_capabilities(conn: AsyncConnection, node_id: str, capabilities: Sequence[str]) -> None:
@@ -139,7 +146,7 @@ class NodeQueries:
         self, capability: str | None, min_trust: float | None, page: int, page_size: int
     ) -> tuple[list[NodeRecord], int]:
         """One page of nodes, the most trusted first, and how many match in all."""
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if capability is not None:
             conditions.append(
                 nodes.c.id.in_(

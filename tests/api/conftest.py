@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import BASE_IMAGE, instance_containers
+from api.web.keys import STORE
+from tests.conftest import BASE_IMAGE, assert_ledger_balanced, instance_containers
 from tests.fakes import ScriptedModelServer
 from tests.mounts import unmount_under
 from tests.served_worker import command, free_port, wait_healthy
@@ -187,3 +189,39 @@ async def start_worker(
     for container in instance_containers(docker_client, instance_id):
         docker_client.api.remove_container(container["Id"], force=True)
     unmount_under(tmp_path)  # a killed worker leaves its workspaces mounted, as a crash would
+
+
+@pytest.fixture
+async def make_platform(make_client: ClientMaker) -> AsyncIterator[ClientMaker]:
+    """``make_client`` for the agent platform's tests: every app's ledger must balance at the end."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**overrides: Any) -> TestClient[Any, Any]:
+        client = await make_client(**overrides)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:  # before make_client closes them: their stores are still open
+        await assert_ledger_balanced(client.app[STORE])
+
+
+async def v1_ok(response: Any, status: int = 200) -> Any:
+    """The ``data`` of a successful ``/v1`` answer (the envelope checked)."""
+    assert response.status == status, await response.text()
+    body = await response.json()
+    assert set(body) == {"code", "message", "data", "timestamp"}
+    assert body["code"] == 0
+    datetime.fromisoformat(body["timestamp"])
+    return body["data"]
+
+
+async def v1_error(response: Any, status: int) -> str:
+    """The message of a ``/v1`` error answer with ``status`` (the envelope checked)."""
+    assert response.status == status, await response.text()
+    body = await response.json()
+    assert set(body) == {"code", "message", "data", "timestamp"}
+    assert body["code"] == status and body["data"] is None
+    datetime.fromisoformat(body["timestamp"])
+    message: str = body["message"]
+    return message
