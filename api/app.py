@@ -48,6 +48,7 @@ from api.web.keys import (
     CONVERSATIONS,
     IDEMPOTENCY,
     LIBRARY,
+    MARKETPLACE,
     MODELS,
     OPENAPI,
     REGISTRY,
@@ -70,7 +71,9 @@ from runtime.features.capabilities import Capabilities
 from runtime.features.capability_runs import CapabilityRuns
 from runtime.features.library import Library
 from runtime.platform.accounts import Accounts
+from runtime.platform.house import HouseAgents, house_agent_ids
 from runtime.platform.ledger import Wallets
+from runtime.platform.marketplace import Marketplace, expiry_sweeps
 from runtime.platform.registry import Registry
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
@@ -156,7 +159,7 @@ async def start_services(
     )
 
     app[CAPABILITIES] = capabilities = Capabilities(store, settings.global_capabilities())
-    app[CAPABILITY_RUNS] = CapabilityRuns(store, capabilities, starter)
+    app[CAPABILITY_RUNS] = capability_runs = CapabilityRuns(store, capabilities, starter)
 
     # The agent platform: the operator's users and the global capabilities are its nodes.
     app[ACCOUNTS] = accounts = Accounts(store, settings.platform_settings())
@@ -164,6 +167,12 @@ async def start_services(
     await accounts.ensure_house_agents(settings.global_capabilities())
     app[REGISTRY] = Registry(store)
     app[WALLETS] = Wallets(store)
+    house_ids = await house_agent_ids(store, (c.id for c in capabilities.global_ones()))
+    house = HouseAgents(store, house_ids, capability_runs, tasks, workspaces)
+    await house.reconcile()  # house tasks a stopped worker left in progress: settled before serving
+    stack.push_async_callback(house.aclose)
+    app[MARKETPLACE] = marketplace = Marketplace(store, house)
+    await stack.enter_async_context(expiry_sweeps(marketplace, settings.task_expiry_interval))
 
     await stack.enter_async_context(mcp_surface(app))  # reads the services stored above
 

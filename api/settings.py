@@ -184,6 +184,7 @@ class Settings(BaseSettings):
     registration: Literal["open", "closed"] = _from(PlatformConfig, "registration")
     signup_credits: int = _from(PlatformConfig, "signup_credits")
     registrations_per_day: int = _from(PlatformConfig, "registrations_per_day")
+    task_expiry_interval: float = _from(PlatformConfig, "task_expiry_interval")
     trusted_proxy_hops: int = Field(
         0, ge=0, description="Proxies in front that append to X-Forwarded-For; 0: the header is ignored."
     )
@@ -337,6 +338,7 @@ class Settings(BaseSettings):
             registration=self.registration,
             signup_credits=self.signup_credits,
             registrations_per_day=self.registrations_per_day,
+            task_expiry_interval=self.task_expiry_interval,
         )
 
     def user_rate_limit(self) -> RateLimit:

@@ -12,6 +12,7 @@ from api.platform.agents import setup_agent_routes
 from api.platform.auth import setup_auth_routes
 from api.platform.envelope import setup_envelope
 from api.platform.status import setup_status_routes
+from api.platform.tasks import setup_task_routes
 from api.platform.wallet import setup_wallet_routes
 from api.web.openapi import OpenAPIRegistry
 
@@ -24,3 +25,4 @@ def setup_platform_routes(app: web.Application, registry: OpenAPIRegistry) -> No
     setup_auth_routes(app, registry)
     setup_agent_routes(app, registry)
     setup_wallet_routes(app, registry)
+    setup_task_routes(app, registry)

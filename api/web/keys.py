@@ -17,6 +17,7 @@ from runtime.health import SandboxHealth
 from runtime.platform.accounts import Accounts
 from runtime.platform.daily_limit import DailyLimit
 from runtime.platform.ledger import Wallets
+from runtime.platform.marketplace import Marketplace
 from runtime.platform.registry import Registry
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
@@ -34,6 +35,7 @@ __all__ = [
     "CONVERSATIONS",
     "IDEMPOTENCY",
     "LIBRARY",
+    "MARKETPLACE",
     "MODELS",
     "OPENAPI",
     "PUBLIC_RATE_LIMITER",
@@ -74,6 +76,7 @@ PUBLIC_RATE_LIMITER = web.AppKey("public_rate_limiter", RateLimiter)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 REGISTRY = web.AppKey("registry", Registry)
 WALLETS = web.AppKey("wallets", Wallets)
+MARKETPLACE = web.AppKey("marketplace", Marketplace)
 REGISTRATIONS = web.AppKey("registrations", DailyLimit)  # registrations per client address a day
 
 USER = web.RequestKey("user", str)

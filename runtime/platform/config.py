@@ -21,3 +21,10 @@ class PlatformConfig(BaseModel):
     registrations_per_day: int = Field(
         1000, ge=0, description="Registrations a client address may make a day; 0: no limit."
     )
+    task_expiry_interval: float = Field(
+        30.0,
+        gt=0,
+        le=86_400,
+        description="Seconds between sweeps canceling open tasks past their deadline (escrow refunded); "
+        "reading or accepting such a task cancels it at once anyway.",
+    )
