@@ -24,9 +24,9 @@ from api.web.openapi import OpenAPIRegistry, Operation
 __all__ = [
     "MAX_PAGE_SIZE",
     "PREFIX",
-    "Envelope",
-    "EnvelopeError",
     "PageQuery",
+    "V1Envelope",
+    "V1Error",
     "add_route",
     "iso_now",
     "ok",
@@ -44,7 +44,7 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Envelope(BaseModel, Generic[D]):
+class V1Envelope(BaseModel, Generic[D]):
     """A successful ``/v1`` answer."""
 
     code: int = Field(0, description="0: success.")
@@ -53,7 +53,7 @@ class Envelope(BaseModel, Generic[D]):
     timestamp: str = Field(default_factory=iso_now, description="ISO-8601, UTC.")
 
 
-class EnvelopeError(BaseModel):
+class V1Error(BaseModel):
     """A ``/v1`` error: ``code`` is the HTTP status, ``data`` null."""
 
     code: int
@@ -72,13 +72,13 @@ class PageQuery(BaseModel):
 
 
 def _render_error(status: int, reason: str) -> dict[str, object]:
-    return EnvelopeError(code=status, message=reason, timestamp=iso_now()).model_dump()
+    return V1Error(code=status, message=reason, timestamp=iso_now()).model_dump()
 
 
 def ok(data: BaseModel | None, message: str = "success", status: int = 200) -> web.Response:
     """``data`` in the success envelope."""
     return web.Response(
-        text=Envelope[Any](data=data, message=message).model_dump_json(),
+        text=V1Envelope[Any](data=data, message=message).model_dump_json(),
         status=status,
         content_type="application/json",
     )
@@ -105,7 +105,7 @@ def add_route(
     errors: tuple[int, ...] = (),
     description: str = "",
 ) -> None:
-    """Route ``/v1<path>``, documented with ``response`` wrapped in :class:`Envelope`."""
+    """Route ``/v1<path>``, documented with ``response`` wrapped in :class:`V1Envelope`."""
     registry.add(
         app.router,
         Operation(
@@ -114,13 +114,13 @@ def add_route(
             summary=summary,
             tag=TAG,
             request=request,
-            response=Envelope[response] if response is not None else None,  # type: ignore[valid-type]
+            response=V1Envelope[response] if response is not None else None,  # type: ignore[valid-type]
             query=query,
             status=status,
             public=public,
             errors=errors,
             description=description,
-            error_model=EnvelopeError,
+            error_model=V1Error,
         ),
         handler,
     )
