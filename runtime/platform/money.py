@@ -26,8 +26,9 @@ __all__ = [
     "to_cents",
 ]
 
-MAX_CENTS = 2**53 - 1
-"""The largest amount, in cents: one every JSON client reads exactly, far within BIGINT."""
+MAX_CENTS = 10**14
+"""The largest amount, in cents (a trillion credits): with two decimals that is 15 significant
+digits, which a JSON number parsed as a double still carries exactly."""
 
 
 def to_cents(value: object, *, positive: bool = False) -> int:
