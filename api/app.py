@@ -49,6 +49,7 @@ from api.web.keys import (
     IDEMPOTENCY,
     LIBRARY,
     MARKETPLACE,
+    MEMORY,
     MODELS,
     OPENAPI,
     REGISTRY,
@@ -59,6 +60,7 @@ from api.web.keys import (
     STORE,
     TASK_STARTER,
     TASKS,
+    TRUST,
     WALLETS,
     WORKSPACES,
 )
@@ -74,7 +76,9 @@ from runtime.platform.accounts import Accounts
 from runtime.platform.house import HouseAgents, house_agent_ids
 from runtime.platform.ledger import Wallets
 from runtime.platform.marketplace import Marketplace, expiry_sweeps
+from runtime.platform.memory import SharedMemory
 from runtime.platform.registry import Registry
+from runtime.platform.trust import Trust
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
@@ -167,6 +171,8 @@ async def start_services(
     await accounts.ensure_house_agents(settings.global_capabilities())
     app[REGISTRY] = Registry(store)
     app[WALLETS] = Wallets(store)
+    app[TRUST] = Trust(store)
+    app[MEMORY] = SharedMemory(store)
     house_ids = await house_agent_ids(store, (c.id for c in capabilities.global_ones()))
     house = HouseAgents(store, house_ids, capability_runs, tasks, workspaces)
     await house.reconcile()  # house tasks a stopped worker left in progress: settled before serving

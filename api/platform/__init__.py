@@ -11,8 +11,10 @@ from aiohttp import web
 from api.platform.agents import setup_agent_routes
 from api.platform.auth import setup_auth_routes
 from api.platform.envelope import setup_envelope
+from api.platform.memory import setup_memory_routes
 from api.platform.status import setup_status_routes
 from api.platform.tasks import setup_task_routes
+from api.platform.trust import setup_trust_routes
 from api.platform.wallet import setup_wallet_routes
 from api.web.openapi import OpenAPIRegistry
 
@@ -26,3 +28,5 @@ def setup_platform_routes(app: web.Application, registry: OpenAPIRegistry) -> No
     setup_agent_routes(app, registry)
     setup_wallet_routes(app, registry)
     setup_task_routes(app, registry)
+    setup_trust_routes(app, registry)
+    setup_memory_routes(app, registry)

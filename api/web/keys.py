@@ -18,7 +18,9 @@ from runtime.platform.accounts import Accounts
 from runtime.platform.daily_limit import DailyLimit
 from runtime.platform.ledger import Wallets
 from runtime.platform.marketplace import Marketplace
+from runtime.platform.memory import SharedMemory
 from runtime.platform.registry import Registry
+from runtime.platform.trust import Trust
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
@@ -36,6 +38,7 @@ __all__ = [
     "IDEMPOTENCY",
     "LIBRARY",
     "MARKETPLACE",
+    "MEMORY",
     "MODELS",
     "OPENAPI",
     "PUBLIC_RATE_LIMITER",
@@ -49,6 +52,7 @@ __all__ = [
     "STORE",
     "TASKS",
     "TASK_STARTER",
+    "TRUST",
     "USER",
     "USER_RATE_LIMITER",
     "WALLETS",
@@ -77,6 +81,8 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 REGISTRY = web.AppKey("registry", Registry)
 WALLETS = web.AppKey("wallets", Wallets)
 MARKETPLACE = web.AppKey("marketplace", Marketplace)
+TRUST = web.AppKey("trust", Trust)
+MEMORY = web.AppKey("memory", SharedMemory)
 REGISTRATIONS = web.AppKey("registrations", DailyLimit)  # registrations per client address a day
 
 USER = web.RequestKey("user", str)

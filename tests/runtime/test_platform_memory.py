@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from pydantic import ValidationError
@@ -20,13 +19,12 @@ NODES = ("alice", "bob", "carol", "mallory")
 
 
 @pytest.fixture
-async def memory(store_target: str | Path) -> AsyncIterator[SharedMemory]:
-    async with Store.open(store_target) as store:
-        async with store.transaction() as conn:
-            for node in NODES:
-                await insert_node(conn, node, "registered", node)
-        clock = itertools.count(1000.0)
-        yield SharedMemory(store, clock=lambda: next(clock))
+async def memory(platform_store: Store) -> SharedMemory:
+    async with platform_store.transaction() as conn:
+        for node in NODES:
+            await insert_node(conn, node, "registered", node)
+    clock = itertools.count(1000.0)
+    return SharedMemory(platform_store, clock=lambda: next(clock))
 
 
 async def write(

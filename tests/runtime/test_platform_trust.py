@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -22,10 +20,9 @@ pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
-async def store(store_target: str | Path) -> AsyncIterator[Store]:
-    async with Store.open(store_target) as store:
-        yield store
-        assert await store.ledger.ledger_sum() == 0
+def store(platform_store: Store) -> Store:
+    """The store; its ledger balances when the test ends (the platform_store fixture checks)."""
+    return platform_store
 
 
 async def add_nodes(store: Store, *node_ids: str) -> None:
