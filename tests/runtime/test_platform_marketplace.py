@@ -14,6 +14,7 @@ from runtime.platform.marketplace import Marketplace, TaskDraft
 from runtime.store import Store
 from runtime.store.platform_ledger import grant
 from runtime.store.platform_nodes import insert_node
+from tests.conftest import assert_ledger_balanced
 
 pytestmark = pytest.mark.both_engines
 
@@ -43,9 +44,7 @@ async def store(store_target: str | Path) -> AsyncIterator[Store]:
                 await insert_node(conn, node, "registered", node)
                 await grant(conn, node, START, "signup")
         yield store
-        # The invariant, after whatever the test did: no credit made up or lost.
-        assert await store.ledger.ledger_sum() == 0
-        assert await store.ledger.balances_sum() == 0
+        await assert_ledger_balanced(store)  # after whatever the test did: no credit made up or lost
 
 
 @pytest.fixture
