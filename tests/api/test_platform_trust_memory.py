@@ -186,3 +186,19 @@ async def test_memory_refusals(v1: TestClient[Any, Any]) -> None:
     await refused(await v1.get("/v1/memory?page_size=101", headers=ALICE), 400)
     await refused(await v1.get("/v1/memory?page=0", headers=ALICE), 400)
     assert (await data(await v1.get("/v1/memory", headers=ALICE)))["total"] == 0
+
+
+async def test_openapi_documents_the_trust_and_memory_routes(v1: TestClient[Any, Any]) -> None:
+    paths = (await (await v1.get("/openapi.json")).json())["paths"]
+
+    assert set(paths["/v1/trust/rate"]) == {"post"}
+    assert set(paths["/v1/trust/{agent_id}"]) == {"get"}
+    assert set(paths["/v1/memory"]) == {"get", "post"}
+    assert "201" in paths["/v1/memory"]["post"]["responses"]
+    assert {p["name"] for p in paths["/v1/memory"]["get"]["parameters"]} >= {
+        "participant",
+        "tag",
+        "q",
+        "page",
+        "page_size",
+    }
