@@ -9,23 +9,31 @@ writers they let in, and this module is where that difference is kept:
   never joined by another coroutine's statement.
 - PostgreSQL: a pool. A single statement runs on an autocommit connection (no BEGIN/COMMIT round
   trips); a block that must be atomic runs in a transaction, taking the locks it needs.
+
+The statements on the hot paths (appending events, a long-poll's read, a run's status) are
+:class:`Prepared`: compiled from their Core statement once per engine and run by :meth:`Database.fetch`
+on the driver itself, one round trip, without SQLAlchemy's execution path around it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import aiosqlite
-from sqlalchemy import event, func, select
+import asyncpg
+from sqlalchemy import ClauseElement, event, func, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import Dialect as SQLDialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Database", "Dialect", "database_url"]
+__all__ = ["Database", "Dialect", "Prepared", "database_url"]
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -44,6 +52,86 @@ def database_url(target: str | Path) -> URL:
     )
 
 
+class Prepared:
+    """A statement of a hot path, compiled once per engine, for :meth:`Database.fetch`.
+
+    SQLAlchemy's execution path costs more than the statement on these paths: on SQLite its
+    aiosqlite adapter takes four trips to aiosqlite's thread (cursor, execute, fetch, close) where
+    ``execute_fetchall`` takes one, and on both engines it looks the statement up by its cache key
+    and builds a result per call; the worker's reads were 3-6x slower per call than the
+    hand-written store's (bench/README.md). The SQL is still the Core statement's, written once,
+    and its parameters are converted as SQLAlchemy would; the rows are the driver's own, which is
+    right for the columns these statements read (text, integers, floats: the drivers' own types).
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: SQLDialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled.of(self.statement, dialect)
+        return compiled
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    compiled: SQLCompiler
+    names: tuple[str, ...]  # of the parameters, in the statement's order
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # by position, where one applies
+
+    @classmethod
+    def of(cls, statement: ClauseElement, dialect: SQLDialect) -> _Compiled:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        names = tuple(compiled.positiontup or ())
+        converters = []
+        for position, name in enumerate(names):
+            convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                converters.append((position, convert))
+        return cls(compiled.string, compiled, names, tuple(converters))
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = self.compiled.construct_params(params)
+        assert values is not None
+        args = [values[name] for name in self.names]
+        for position, convert in self.converters:
+            args[position] = convert(args[position])
+        return args
+
+
+class _Drivers:
+    """PostgreSQL: asyncpg connections of their own for :meth:`Database.fetch`, kept open and reused.
+
+    Checking a connection out of SQLAlchemy's pool and back costs about as much as the statement
+    (a few trips through the event loop); ``size`` connections are enough, the statements are short.
+    """
+
+    def __init__(self, url: URL, size: int) -> None:
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._idle: list[asyncpg.Connection] = []
+        self._slots = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else await asyncpg.connect(self._dsn)
+            try:
+                yield conn
+            except BaseException:
+                # A failed or canceled statement (asyncpg may still be busy with it): not reused.
+                conn.terminate()
+                raise
+            self._idle.append(conn)
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
+
+
 class Database:
     """The engine, and the two ways to run statements on it: :meth:`connect` and :meth:`transaction`."""
 
@@ -53,6 +141,7 @@ class Database:
         self._shared = shared
         self._lock = asyncio.Lock()
         self._raw: aiosqlite.Connection | None = None
+        self._drivers = None if shared is not None else _Drivers(engine.url, size=10)
 
     @classmethod
     @asynccontextmanager
@@ -103,6 +192,8 @@ class Database:
     async def _close(self) -> None:
         if self._shared is not None:
             await self._shared.close()
+        if self._drivers is not None:
+            await self._drivers.close()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -136,18 +227,24 @@ class Database:
                 raise
             await shared.exec_driver_sql("COMMIT")
 
-    @asynccontextmanager
-    async def sqlite_driver(self) -> AsyncIterator[aiosqlite.Connection]:
-        """SQLite's aiosqlite connection, for the event log's hot path.
+    async def fetch(self, prepared: Prepared, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """Run ``prepared`` with ``params`` as one statement of its own, on the driver; its rows.
 
-        SQLAlchemy's aiosqlite adapter takes three trips to aiosqlite's thread per statement
-        (cursor, execute, fetch) where ``execute_fetchall`` takes one: appending an event through
-        it halved the events stored per second.
+        SQLite: ``execute_fetchall`` on the shared connection, under the lock. PostgreSQL:
+        asyncpg's ``fetch`` on a connection of :class:`_Drivers` (autocommit), prepared once per
+        connection by asyncpg's statement cache.
         """
-        async with self._lock:
-            await self._sqlite_ready()
-            assert self._raw is not None, "sqlite_driver is SQLite's"
-            yield self._raw
+        compiled = prepared.compiled(self.engine.dialect)
+        args = compiled.arguments(params)
+        if self._shared is not None:
+            async with self._lock:
+                await self._sqlite_ready()
+                assert self._raw is not None
+                return list(await self._raw.execute_fetchall(compiled.sql, args))
+        assert self._drivers is not None
+        async with self._drivers.acquire() as driver:
+            rows: Sequence[Sequence[Any]] = await driver.fetch(compiled.sql, *args)
+        return rows
 
     async def lock_owner(self, conn: AsyncConnection, scope: str, owner: str) -> None:
         """In a transaction: wait for the other transactions on the same ``scope`` and ``owner``.

@@ -11,6 +11,10 @@ never reused or renumbered, and a batch is stored whole or not at all, in one ro
   statement commits and re-reads the row once it has the lock, so two writers of one run get
   disjoint ranges, in commit order; the statement also sends the ``NOTIFY`` that wakes readers
   elsewhere (delivered at commit, never before the events are visible).
+
+Appending, reading events, reading a run and setting its status are the paths a running task and
+its long-polling readers take many times a second: their statements are
+:class:`~runtime.store.database.Prepared`, run on the driver itself.
 """
 
 from __future__ import annotations
@@ -22,13 +26,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Integer, and_, cast, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, cast, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 
 from runtime.engine.events import Event, RunFailed, Usage, event_adapter
 from runtime.errors import ConflictError, NotFoundError
-from runtime.store.database import Database
+from runtime.store.database import Database, Prepared
 from runtime.store.schema import events, runs
 from runtime.store.wakeups import CHANNEL, Wakeups
 
@@ -68,15 +72,44 @@ _RUN_COLUMNS = (
     runs.c.conversation_id,
 )
 
-_SQLITE_APPEND = """INSERT INTO events (run_id, seq, type, data, created_at)
-    SELECT ?, base.next + batch.key, batch.value ->> 0, batch.value ->> 1, ?
-    FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM events WHERE run_id = ?) AS base,
-         json_each(?) AS batch
+_RUN_FIELDS = tuple(column.name for column in _RUN_COLUMNS)
+
+_GET_RUN = Prepared(select(*_RUN_COLUMNS).where(runs.c.id == bindparam("run_id")))
+
+_FROM_OFFSET = (
+    select(events.c.seq, events.c.type, events.c.data, events.c.created_at)
+    .where(events.c.run_id == bindparam("run_id"), events.c.seq >= bindparam("from_offset"))
+    .order_by(events.c.seq)
+)
+_EVENTS = Prepared(_FROM_OFFSET)
+_EVENTS_LIMITED = Prepared(_FROM_OFFSET.limit(bindparam("limit")))  # SQLite takes no LIMIT NULL
+
+_CHANGE_STATUS = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"))
+    .values(status=bindparam("new_status"), error=bindparam("new_error"), updated_at=bindparam("now"))
+)
+_SET_STATUS = {
+    "sqlite": Prepared(_CHANGE_STATUS),
+    "postgresql": Prepared(
+        select(func.pg_notify(CHANNEL, _CHANGE_STATUS.returning(runs.c.id).cte("changed").c.id))
+    ),
+}
+
+_APPEND = {
+    "sqlite": Prepared(
+        text(
+            """INSERT INTO events (run_id, seq, type, data, created_at)
+    SELECT :run_id, base.next + batch.key, batch.value ->> 0, batch.value ->> 1, :now
+    FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM events WHERE run_id = :run_id) AS base,
+         json_each(:batch) AS batch
     ORDER BY batch.key
     RETURNING seq"""
-
-_POSTGRES_APPEND = text(
-    """WITH base AS (
+        )
+    ),
+    "postgresql": Prepared(
+        text(
+            """WITH base AS (
         UPDATE runs SET next_offset = next_offset + CAST(:count AS integer) WHERE id = CAST(:run_id AS text)
         RETURNING next_offset - CAST(:count AS integer) AS next
     ), notified AS (SELECT pg_notify(:channel, CAST(:run_id AS text)))
@@ -86,7 +119,9 @@ _POSTGRES_APPEND = text(
     FROM base, notified,
          unnest(CAST(:types AS text[]), CAST(:datas AS text[])) WITH ORDINALITY AS batch(type, data, ord)
     RETURNING seq"""
-)
+        )
+    ),
+}
 
 
 class RunEvents:
@@ -157,24 +192,17 @@ class RunEvents:
 
     async def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> None:
         """Set the run's status; its readers are woken (a waiting poll sees that it ended)."""
-        change = (
-            update(runs).where(runs.c.id == run_id).values(status=status, error=error, updated_at=time.time())
-        )
-        async with self._db.connect() as conn:
-            if self._db.dialect == "postgresql":
-                changed = change.returning(runs.c.id).cte("changed")
-                await conn.execute(select(func.pg_notify(CHANNEL, changed.c.id)))
-            else:
-                await conn.execute(change)
+        params = {"run_id": run_id, "new_status": status, "new_error": error, "now": time.time()}
+        await self._db.fetch(_SET_STATUS[self._db.dialect], params)
         self._wakeups.wake(run_id)
 
     async def get_run(self, run_id: str, owner: str | None = None) -> RunRecord:
         """The run; :class:`NotFoundError` if it does not exist or belongs to another owner."""
-        async with self._db.connect() as conn:
-            row = (await conn.execute(select(*_RUN_COLUMNS).where(runs.c.id == run_id))).first()
-        if row is None or (owner is not None and row.owner != owner):
+        rows = await self._db.fetch(_GET_RUN, {"run_id": run_id})
+        record = dict(zip(_RUN_FIELDS, rows[0], strict=True)) if rows else None
+        if record is None or (owner is not None and record["owner"] != owner):
             raise NotFoundError(f"run {run_id} not found")
-        return _run_record(row._mapping)
+        return RunRecord.model_validate(record)
 
     async def list_tasks(
         self,
@@ -220,37 +248,25 @@ class RunEvents:
     async def _insert(self, run_id: str, batch: Sequence[Event], now: float) -> list[int]:
         items = [(event.type, event.model_dump_json(exclude={"type"})) for event in batch]
         if self._db.dialect == "sqlite":
-            async with self._db.sqlite_driver() as raw:
-                rows = await raw.execute_fetchall(_SQLITE_APPEND, (run_id, now, run_id, json.dumps(items)))
-            offsets = [row[0] for row in rows]
+            params: dict[str, Any] = {"run_id": run_id, "now": now, "batch": json.dumps(items)}
         else:
-            async with self._db.connect() as conn:
-                result = await conn.execute(
-                    _POSTGRES_APPEND,
-                    {
-                        "run_id": run_id,
-                        "count": len(items),
-                        "channel": CHANNEL,
-                        "now": now,
-                        "types": [kind for kind, _ in items],
-                        "datas": [data for _, data in items],
-                    },
-                )
-                offsets = list(result.scalars())
-            if len(offsets) != len(items):  # no run row to lock: nothing was inserted
-                raise NotFoundError(f"run {run_id} not found")
+            params = {
+                "run_id": run_id,
+                "count": len(items),
+                "channel": CHANNEL,
+                "now": now,
+                "types": [kind for kind, _ in items],
+                "datas": [data for _, data in items],
+            }
+        offsets = [row[0] for row in await self._db.fetch(_APPEND[self._db.dialect], params)]
+        if len(offsets) != len(items):  # PostgreSQL: no run row to lock, nothing was inserted
+            raise NotFoundError(f"run {run_id} not found")
         self._wakeups.wake(run_id)
         return sorted(offsets)
 
     async def events(self, run_id: str, from_offset: int = 0, limit: int | None = None) -> list[StoredEvent]:
-        query = (
-            select(events.c.seq, events.c.type, events.c.data, events.c.created_at)
-            .where(events.c.run_id == run_id, events.c.seq >= from_offset)
-            .order_by(events.c.seq)
-            .limit(limit)
-        )
-        async with self._db.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        params = {"run_id": run_id, "from_offset": from_offset, "limit": limit}
+        rows = await self._db.fetch(_EVENTS if limit is None else _EVENTS_LIMITED, params)
         return [
             StoredEvent(
                 offset=seq,
