@@ -18,6 +18,8 @@ crash but never corrupts. For each:
    every 5 ms; the latency is the reader's clock when it has the event minus the writer's just
    before the append (one process, one clock). On the same Store, and on PostgreSQL also from a
    second Store, as another worker would read (woken by ``LISTEN/NOTIFY``).
+3. Time per call of the store's hot paths, one at a time (1,000 calls after 200 to warm up):
+   ``events()`` (10 events of a run's 20), ``get_run()``, ``set_status()``, ``append()``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -142,12 +144,36 @@ async def deliveries(writer: Store, reader: Store, run_id: str, count: int) -> l
     return latencies
 
 
+async def per_call(store: Store) -> list[tuple[str, float]]:
+    """Milliseconds per call of the hot paths, each called alone in a loop."""
+    await store.create_run("calls", "bench", "task")
+    for i in range(20):
+        await store.append("calls", chunk(i))
+
+    async def timed(call: Callable[[], Awaitable[object]]) -> float:
+        for _ in range(200):
+            await call()
+        started = time.perf_counter()
+        for _ in range(1000):
+            await call()
+        return (time.perf_counter() - started) / 1000 * 1000
+
+    return [
+        ("events()", await timed(lambda: store.events("calls", 10))),
+        ("get_run()", await timed(lambda: store.get_run("calls", "bench"))),
+        ("set_status()", await timed(lambda: store.set_status("calls", "running"))),
+        ("append()", await timed(lambda: store.append("calls", chunk(0)))),
+    ]
+
+
 async def measure(name: str, target: str | Path, count: int, delivered: int) -> list[str]:
     rows = [f"{name:44s} events/s, bare driver (baseline)    {await driver_alone(target, count):9.0f}"]
     async with Store.open(target) as store:
         rows.append(f"{name:44s} events/s, one writer             {await one_writer(store, count):9.0f}")
         rows.append(f"{name:44s} events/s, 4 concurrent writers   {await four_writers(store, count):9.0f}")
         rows.append(f"{name:44s} events/s, batches of {BATCH}         {await batches(store, count):9.0f}")
+        calls = await per_call(store)
+        rows.append(f"{name:44s} ms per call: " + ", ".join(f"{call} {ms:.3f}" for call, ms in calls))
         same = await deliveries(store, store, "same", delivered)
         rows.append(latency_row(name, "append → long-poll, same store", same))
         if store.dialect == "postgresql":
