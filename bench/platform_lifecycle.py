@@ -1,6 +1,6 @@
 """Task marketplace figures (/v1/tasks), against a real ``agent-worker serve`` on one store engine.
 
-    AGENT_SANDBOX_IMAGE=agent-worker-sandbox:test .venv/bin/python bench/platform.py
+    AGENT_SANDBOX_IMAGE=agent-worker-sandbox:test .venv/bin/python bench/platform_lifecycle.py
         [--lifecycles 300] [--concurrency 8] [--accept-rounds 5] [--engine sqlite|postgresql]
 
 1. Full lifecycles per second: publish → accept → complete → rate (POST /v1/trust/rate), each a
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on the path, and its name would hide the
-# standard library's platform module from everything imported after: the repository comes first.
+# Run as a script, this file's folder comes first on the path: the repository instead, for the
+# tests package.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse  # noqa: E402
