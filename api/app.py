@@ -67,6 +67,7 @@ from api.web.keys import (
 from api.web.logging import request_context_middleware
 from api.web.openapi import OpenAPIRegistry
 from api.web.rate_limits import rate_limit_middleware, setup_rate_limits
+from api.web.request_line import accept_raw_utf8_request_lines
 from runtime.engine.chat import ChatRunner
 from runtime.engine.model_registry import ModelRegistry
 from runtime.features.capabilities import Capabilities
@@ -198,6 +199,7 @@ async def _drain_tasks(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
+    accept_raw_utf8_request_lines()
     app = web.Application(
         middlewares=[
             request_context_middleware,
