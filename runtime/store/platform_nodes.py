@@ -3,17 +3,19 @@
 Write functions take the caller's connection so they compose with other aggregates' statements in
 one transaction (register = node + key + signup grant; complete = task + payment + counter).
 The registry's filters (capability, minimum trust) are index lookups: ``completed_tasks`` and
-``trust_score`` are columns kept up to date by the transactions that change them.
+``trust_score`` are columns kept up to date by the transactions that change them. Each capability
+row carries a copy of its node's ``trust_score`` (written with it), so a list filtered by
+capability walks ``node_capabilities_trust`` in page order and counts from that index alone.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -86,7 +88,11 @@ async def set_capabilities(conn: AsyncConnection, node_id: str, capabilities: Se
     await conn.execute(delete(node_capabilities).where(node_capabilities.c.node_id == node_id))
     unique = list(dict.fromkeys(capabilities))
     if unique:
-        await conn.execute(insert(node_capabilities), [{"node_id": node_id, "capability": c} for c in unique])
+        trust = (await conn.execute(select(nodes.c.trust_score).where(nodes.c.id == node_id))).scalar_one()
+        await conn.execute(
+            insert(node_capabilities),
+            [{"node_id": node_id, "capability": c, "trust_score": trust} for c in unique],
+        )
 
 
 async def update_nickname(conn: AsyncConnection, node_id: str, nickname: str) -> bool:
@@ -109,6 +115,9 @@ async def set_trust(conn: AsyncConnection, node_id: str, score: float, count: in
     """The node's trust score and number of ratings (in the transaction that rates it)."""
     await conn.execute(
         update(nodes).where(nodes.c.id == node_id).values(trust_score=score, ratings_count=count)
+    )
+    await conn.execute(
+        update(node_capabilities).where(node_capabilities.c.node_id == node_id).values(trust_score=score)
     )
 
 
@@ -146,27 +155,18 @@ class NodeQueries:
         self, capability: str | None, min_trust: float | None, page: int, page_size: int
     ) -> tuple[list[NodeRecord], int]:
         """One page of nodes, the most trusted first, and how many match in all."""
-        conditions: list[ColumnElement[bool]] = []
         if capability is not None:
-            conditions.append(
-                nodes.c.id.in_(
-                    select(node_capabilities.c.node_id).where(node_capabilities.c.capability == capability)
-                )
+            page_query, count = _by_capability(capability, min_trust)
+        else:
+            conditions = [] if min_trust is None else [nodes.c.trust_score >= min_trust]
+            page_query = (
+                select(*_NODE_COLUMNS).where(*conditions).order_by(nodes.c.trust_score.desc(), nodes.c.id)
             )
-        if min_trust is not None:
-            conditions.append(nodes.c.trust_score >= min_trust)
-        query = (
-            select(*_NODE_COLUMNS)
-            .where(*conditions)
-            .order_by(nodes.c.trust_score.desc(), nodes.c.id)
-            .limit(page_size)
-            .offset((page - 1) * page_size)
-        )
+            count = select(func.count()).select_from(nodes).where(*conditions)
+        page_query = page_query.limit(page_size).offset((page - 1) * page_size)
         async with self._db.connect() as conn:
-            total = int(
-                (await conn.execute(select(func.count()).select_from(nodes).where(*conditions))).scalar_one()
-            )
-            rows = (await conn.execute(query)).all()
+            total = int((await conn.execute(count)).scalar_one())
+            rows = (await conn.execute(page_query)).all()
             capabilities = await _capabilities_of(conn, [row.id for row in rows])
         return [NodeRecord(**row._mapping, capabilities=capabilities.get(row.id, [])) for row in rows], total
 
@@ -179,6 +179,24 @@ class NodeQueries:
         async with self._db.connect() as conn:
             found = await conn.execute(select(nodes.c.password_hash).where(nodes.c.id == node_id))
             return found.scalar_one_or_none()
+
+
+def _by_capability(capability: str, min_trust: float | None) -> tuple[Select[Any], Select[Any]]:
+    """The page (unlimited) and the count of nodes with ``capability``, both from its capability rows.
+
+    The rows' copy of trust_score orders and filters them, so both walk the index
+    (capability, trust_score DESC, node_id) and the page reads only its own nodes.
+    """
+    where = [node_capabilities.c.capability == capability]
+    if min_trust is not None:
+        where.append(node_capabilities.c.trust_score >= min_trust)
+    page = (
+        select(*_NODE_COLUMNS)
+        .select_from(node_capabilities.join(nodes, nodes.c.id == node_capabilities.c.node_id))
+        .where(*where)
+        .order_by(node_capabilities.c.trust_score.desc(), node_capabilities.c.node_id)
+    )
+    return page, select(func.count()).select_from(node_capabilities).where(*where)
 
 
 async def _capabilities_of(conn: AsyncConnection, node_ids: list[str]) -> dict[str, list[str]]:

@@ -7,15 +7,19 @@ Two requests racing for one task (two accepts, two completes, a complete and a c
 win: on PostgreSQL the loser's UPDATE waits for the winner's row and then no longer matches; on
 SQLite one writer runs at a time. A ``False`` answer means nothing changed; the caller reads the
 task to say why.
+
+Each ``task_capabilities`` row carries copies of its task's ``created_at`` and ``status`` (the
+status changed in the same transaction as the task's), so a list filtered by capability walks one
+index in page order and counts from that index alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.errors import ConflictError
@@ -95,7 +99,10 @@ class PlatformTaskQueries:
             if task.capabilities:
                 await conn.execute(
                     insert(task_capabilities),
-                    [{"task_id": task.id, "capability": c} for c in task.capabilities],
+                    [
+                        {"task_id": task.id, "capability": c, "created_at": task.created_at, "status": status}
+                        for c in task.capabilities
+                    ],
                 )
             await ledger.open_hold(conn, task.id, task.publisher, task.budget)
 
@@ -112,8 +119,11 @@ class PlatformTaskQueries:
             )
             .values(status="progress", acceptor=node, updated_at=now)
         )
-        async with self._db.connect() as conn:
-            return (await conn.execute(statement)).rowcount == 1
+        async with self._db.transaction() as conn:
+            if (await conn.execute(statement)).rowcount != 1:
+                return False
+            await _copy_status(conn, task_id, "progress")
+            return True
 
     async def complete(
         self, task_id: str, node: str, deliverables: str, quality_notes: str | None, now: float
@@ -187,7 +197,10 @@ class PlatformTaskQueries:
         self, conn: AsyncConnection, task_id: str, when: list[ColumnElement[bool]], **values: object
     ) -> bool:
         result = await conn.execute(update(tasks).where(tasks.c.id == task_id, *when).values(**values))
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        await _copy_status(conn, task_id, values["status"])
+        return True
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -203,23 +216,13 @@ class PlatformTaskQueries:
         self, status: TaskStatus | None, capability: str | None, offset: int, limit: int
     ) -> tuple[list[TaskRow], int]:
         """A page of tasks, newest first, and how many match in all."""
-        where: list[ColumnElement[bool]] = []
-        if status is not None:
-            where.append(tasks.c.status == status)
         if capability is not None:
-            where.append(
-                tasks.c.id.in_(
-                    select(task_capabilities.c.task_id).where(task_capabilities.c.capability == capability)
-                )
-            )
-        page = (
-            select(*_COLUMNS)
-            .where(*where)
-            .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
-        count = select(func.count()).select_from(tasks).where(*where)
+            page, count = _by_capability(status, capability)
+        else:
+            where = [] if status is None else [tasks.c.status == status]
+            page = select(*_COLUMNS).where(*where).order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+            count = select(func.count()).select_from(tasks).where(*where)
+        page = page.offset(offset).limit(limit)
         async with self._db.connect() as conn:
             rows = [TaskRow.model_validate(row._mapping) for row in await conn.execute(page)]
             total = (await conn.execute(count)).scalar_one()
@@ -245,6 +248,31 @@ class PlatformTaskQueries:
         )
         async with self._db.connect() as conn:
             return [TaskRow.model_validate(row._mapping) for row in await conn.execute(query)]
+
+
+def _by_capability(status: TaskStatus | None, capability: str) -> tuple[Select[Any], Select[Any]]:
+    """The page (unlimited) and the count of tasks with ``capability``, both from its capability rows.
+
+    Their copies of created_at and status order and filter them, so both walk an index
+    ((capability, created_at, task_id), or (capability, status, created_at, task_id) with a
+    status) and the page reads only its own tasks.
+    """
+    where = [task_capabilities.c.capability == capability]
+    if status is not None:
+        where.append(task_capabilities.c.status == status)
+    page = (
+        select(*_COLUMNS)
+        .select_from(task_capabilities.join(tasks, tasks.c.id == task_capabilities.c.task_id))
+        .where(*where)
+        .order_by(task_capabilities.c.created_at.desc(), task_capabilities.c.task_id.desc())
+    )
+    return page, select(func.count()).select_from(task_capabilities).where(*where)
+
+
+async def _copy_status(conn: AsyncConnection, task_id: str, status: object) -> None:
+    await conn.execute(
+        update(task_capabilities).where(task_capabilities.c.task_id == task_id).values(status=status)
+    )
 
 
 async def _settle(

@@ -231,7 +231,13 @@ task_capabilities = Table(
     metadata,
     Column("task_id", Text, ForeignKey("platform_tasks.id", ondelete="CASCADE"), primary_key=True),
     Column("capability", Text, primary_key=True),
-    Index("task_capabilities_capability", "capability", "task_id"),
+    # Copies of the task's created_at (never changes) and status (changed with the task's, in its
+    # transaction), so a list filtered by capability walks one index in page order and counts
+    # from it alone, without reading a task it does not show.
+    Column("created_at", Timestamp, nullable=False),
+    Column("status", Text, nullable=False),
+    Index("task_capabilities_newest", "capability", "created_at", "task_id"),
+    Index("task_capabilities_status_newest", "capability", "status", "created_at", "task_id"),
     sqlite_with_rowid=False,
 )
 
@@ -262,8 +268,17 @@ node_capabilities = Table(
     metadata,
     Column("node_id", Text, ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
     Column("capability", Text, primary_key=True),
-    Index("node_capabilities_capability", "capability", "node_id"),
+    # A copy of the node's trust_score (set with it, in the rating's transaction), so the registry
+    # filtered by capability walks one index in its order (most trusted first, then by id) and
+    # counts from it alone.
+    Column("trust_score", Double, nullable=False),
     sqlite_with_rowid=False,
+)
+Index(
+    "node_capabilities_trust",
+    node_capabilities.c.capability,
+    node_capabilities.c.trust_score.desc(),
+    node_capabilities.c.node_id,
 )
 
 # Registered nodes' API keys, only as SHA-256 hex digests.

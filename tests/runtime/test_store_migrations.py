@@ -207,3 +207,36 @@ async def test_the_migrations_make_the_schema_the_code_declares(store_target: st
     assert [
         d for d in differences if not (d[0][0] == "modify_nullable" and (d[0][2], d[0][3]) in pk_nullability)
     ] == []
+
+
+async def test_capability_rows_written_before_their_sort_keys_were_copied_get_them(tmp_path: Path) -> None:
+    path = tmp_path / "agent-worker.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as sync:
+        config = _config(sync)
+        command.upgrade(config, "0005")
+    engine.dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(
+        """
+        INSERT INTO nodes (id, kind, nickname, created_at, trust_score) VALUES ('low', 'registered', 'l', 1.0, 0.2);
+        INSERT INTO nodes (id, kind, nickname, created_at, trust_score) VALUES ('high', 'registered', 'h', 1.0, 0.9);
+        INSERT INTO node_capabilities VALUES ('low', 'ocr'), ('high', 'ocr');
+        INSERT INTO platform_tasks (id, publisher, title, description, budget, status, created_at, updated_at)
+            VALUES ('old', 'low', 't', 'd', 1, 'done', 1.0, 1.0), ('new', 'low', 't', 'd', 1, 'open', 2.0, 2.0);
+        INSERT INTO task_capabilities VALUES ('old', 'ocr'), ('new', 'ocr');
+        """
+    )
+    conn.close()
+
+    async with Store.open(path) as store:
+        trusted, total = await store.nodes.list_nodes("ocr", 0.5, 1, 20)
+        assert ([n.id for n in trusted], total) == (["high"], 1)
+        ranked, _ = await store.nodes.list_nodes("ocr", None, 1, 20)
+        assert [n.id for n in ranked] == ["high", "low"]
+        newest, total = await store.platform_tasks.list_tasks(None, "ocr", 0, 20)
+        assert ([t.id for t in newest], total) == (["new", "old"], 2)
+        done, total = await store.platform_tasks.list_tasks("done", "ocr", 0, 20)
+        assert ([t.id for t in done], total) == (["old"], 1)
+    assert shape(path)["task_capabilities"]["without_rowid"]  # type: ignore[index]
+    assert shape(path)["node_capabilities"]["without_rowid"]  # type: ignore[index]
