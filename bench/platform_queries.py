@@ -1,7 +1,7 @@
 """The registry's and the marketplace's list queries with 100,000 nodes and 100,000 tasks.
 
     .venv/bin/python bench/platform_queries.py [--nodes 100000] [--tasks 100000] [--samples 200] \
-        [--engine both|sqlite|postgresql]
+        [--engine both|sqlite|postgresql] [--http]
 
 On SQLite (a file in a temporary directory, opened as the worker opens it) and on PostgreSQL (a
 throwaway local cluster, tests/postgres.py, with the server's default durability), the store is
@@ -13,7 +13,8 @@ p95 of what ``GET /v1/agents`` and ``GET /v1/tasks`` call (:class:`Registry.list
 timed one call after another on a warm cache; and the plan of each statement those calls run,
 captured as it is sent to the database (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN`` on
 PostgreSQL), so what is timed is what is explained. A plan line naming a table with no index
-("SCAN nodes", "Seq Scan on nodes") is a full scan.
+("SCAN nodes", "Seq Scan on nodes") is a full scan. With ``--http``, the same lists are then
+requested from an ``agent-worker serve`` on the seeded store, over loopback, one after another.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# The repository instead of this script's folder: bench/platform.py would shadow the standard
-# library's platform module, which aiohttp's dependencies import.
+# The repository instead of this script's folder, for the runtime, api and tests packages.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import aiohttp  # noqa: E402
 from sqlalchemy import Engine, event, insert, text  # noqa: E402
 
 from runtime.platform.marketplace import Marketplace  # noqa: E402
@@ -41,6 +42,7 @@ from runtime.platform.registry import Registry  # noqa: E402
 from runtime.store import Store  # noqa: E402
 from runtime.store.schema import node_capabilities, nodes, platform_tasks, task_capabilities  # noqa: E402
 from tests.postgres import running_cluster  # noqa: E402
+from tests.served_worker import command, free_port, wait_healthy  # noqa: E402
 
 CAPABILITIES = [f"cap_{i}" for i in range(50)]
 WEIGHTS = [1 / (i + 1) ** 0.5 for i in range(50)]  # cap_0 common, cap_49 ~7x rarer
@@ -76,7 +78,9 @@ async def seed(store: Store, node_count: int, task_count: int) -> None:
             for i, node_id in enumerate(ids)
         ]
         capability_rows = [
-            {"node_id": node_id, "capability": c} for node_id in ids for c in some_capabilities(rng, 2, 3)
+            {"node_id": row["id"], "capability": c, "trust_score": row["trust_score"]}
+            for row in node_rows
+            for c in some_capabilities(rng, 2, 3)
         ]
         async with store.transaction() as conn:
             await conn.execute(insert(nodes), node_rows)
@@ -102,13 +106,24 @@ async def seed(store: Store, node_count: int, task_count: int) -> None:
                 }
             )
         capability_rows = [
-            {"task_id": task_id, "capability": c} for task_id in ids for c in some_capabilities(rng, 1, 3)
+            {"task_id": row["id"], "capability": c, "created_at": row["created_at"], "status": row["status"]}
+            for row in task_rows
+            for c in some_capabilities(rng, 1, 3)
         ]
         async with store.transaction() as conn:
             await conn.execute(insert(platform_tasks), task_rows)
             await conn.execute(insert(task_capabilities), capability_rows)
+    # The planner's statistics and PostgreSQL's visibility map (what lets a count be read from an
+    # index alone), as autovacuum would have them after a bulk load.
+    if store.dialect == "sqlite":
+        async with store.transaction() as conn:
+            await conn.execute(text("ANALYZE"))
+        return
     async with store.transaction() as conn:
-        await conn.execute(text("ANALYZE"))  # the planner's statistics, as autovacuum would have them
+        engine = conn.engine
+    async with engine.connect() as conn:  # VACUUM runs outside a transaction
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text("VACUUM ANALYZE"))
 
 
 @contextmanager
@@ -185,25 +200,81 @@ async def measure(name: str, target: str | Path, node_count: int, task_count: in
     return out
 
 
+HTTP_QUERIES = [
+    "/v1/agents?capability=cap_0",
+    "/v1/agents?capability=cap_49",
+    "/v1/agents?capability=cap_0&min_trust=0.9",
+    "/v1/tasks?capability=cap_0",
+    "/v1/tasks?capability=cap_49",
+    "/v1/tasks?status=open&capability=cap_0",
+]
+
+
+async def over_http(workdir: Path, database_url: str | None, samples: int) -> list[str]:
+    """The same lists as GET requests to an ``agent-worker serve`` on the seeded store (loopback)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",  # no model call is made
+        "AGENT_DATA_DIR": str(workdir),
+        **({"AGENT_DATABASE_URL": database_url} if database_url else {}),
+        "AGENT_API_KEYS": "bench:tok-bench",
+        "AGENT_RATE_LIMIT_PER_MINUTE": "0",
+        "AGENT_RATE_LIMIT_CONCURRENCY": "0",
+        "AGENT_LOG_LEVEL": "warning",
+        "AGENT_SANDBOX_POOL_SIZE": "0",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        *command(), "serve", "--port", str(port), env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    out = [f"over HTTP (one client, keep-alive, {samples} calls each):"]
+    try:
+        await wait_healthy(base, worker)
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer tok-bench"}) as session:
+            for path in HTTP_QUERIES:
+
+                async def get(path: str = path) -> None:
+                    async with session.get(base + path) as response:
+                        body = await response.json()
+                        assert response.status == 200 and len(body["data"]["items"]) == 20, body
+
+                durations = await timed(get, samples)
+                out.append(
+                    f"GET {path:44s} p50 {pct(durations, 0.5) * 1000:7.2f} ms"
+                    f"  p95 {pct(durations, 0.95) * 1000:7.2f} ms  (n={samples})"
+                )
+    finally:
+        worker.terminate()
+        await worker.wait()
+    return out
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--engine", choices=["both", "sqlite", "postgresql"], default="both")
+    parser.add_argument("--http", action="store_true", help="also GET the lists from a served worker")
     args = parser.parse_args()
     print(f"machine: {os.uname().machine} {os.cpu_count()} cores, python {sys.version.split()[0]}")
     if args.engine in ("both", "sqlite"):
         with tempfile.TemporaryDirectory(prefix="aw-bench-") as workdir:
-            rows = await measure(
-                "SQLite", Path(workdir) / "store.sqlite3", args.nodes, args.tasks, args.samples
-            )
+            # The file the worker opens in its data directory, so the same store is served below.
+            store_file = Path(workdir) / "agent-worker.sqlite3"
+            rows = await measure("SQLite", store_file, args.nodes, args.tasks, args.samples)
             print("\n".join(rows), flush=True)
+            if args.http:
+                print("\n".join(await over_http(Path(workdir), None, args.samples)), flush=True)
     if args.engine in ("both", "postgresql"):
         with running_cluster(()) as cluster:
             async with cluster.fresh_database() as url:
                 rows = await measure("PostgreSQL", url, args.nodes, args.tasks, args.samples)
                 print("\n".join(rows), flush=True)
+                if args.http:
+                    with tempfile.TemporaryDirectory(prefix="aw-bench-") as workdir:
+                        print("\n".join(await over_http(Path(workdir), url, args.samples)), flush=True)
 
 
 if __name__ == "__main__":
