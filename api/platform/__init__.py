@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.platform.agents import setup_agent_routes
+from api.platform.ai_create import setup_ai_create_routes
 from api.platform.auth import setup_auth_routes
 from api.platform.envelope import setup_envelope
 from api.platform.memory import setup_memory_routes
@@ -30,3 +31,4 @@ def setup_platform_routes(app: web.Application, registry: OpenAPIRegistry) -> No
     setup_task_routes(app, registry)
     setup_trust_routes(app, registry)
     setup_memory_routes(app, registry)
+    setup_ai_create_routes(app, registry)

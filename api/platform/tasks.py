@@ -23,7 +23,7 @@ from runtime.platform.marketplace import TaskDraft
 from runtime.platform.money import CreditsOut, PositiveCredits
 from runtime.store.platform_tasks import TaskRow, TaskStatus
 
-__all__ = ["setup_task_routes"]
+__all__ = ["PublishBody", "Task", "setup_task_routes", "task_draft"]
 
 _TASK = "/tasks/{task_id}"
 
@@ -115,9 +115,9 @@ def _timestamp(value: datetime) -> float:
     return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).timestamp()
 
 
-async def publish_task(request: web.Request) -> web.Response:
-    body = await parse_body(request, PublishBody)
-    draft = TaskDraft(
+def task_draft(body: PublishBody) -> TaskDraft:
+    """The marketplace's draft of a validated publish body (AI-drafted tasks go through it too)."""
+    return TaskDraft(
         title=body.title,
         description=body.description,
         required_capabilities=body.required_capabilities,
@@ -125,7 +125,11 @@ async def publish_task(request: web.Request) -> web.Response:
         deadline=None if body.deadline is None else _timestamp(body.deadline),
         assignee=body.assignee,
     )
-    row = await request.app[MARKETPLACE].publish(request[USER], draft)
+
+
+async def publish_task(request: web.Request) -> web.Response:
+    body = await parse_body(request, PublishBody)
+    row = await request.app[MARKETPLACE].publish(request[USER], task_draft(body))
     return ok(Task.of(row), status=201)
 
 
