@@ -161,10 +161,15 @@ async def test_a_reader_waiting_for_events_wakes_when_one_is_stored(tasks: Tasks
     # An hour's wait: only the wake-up of a stored event ends it within the guard.
     first = await asyncio.wait_for(tasks.manager.events(record.id, 0, 100, wait=3600), GUARD)
     assert first[0].event.type == "run_started"
-    later = await asyncio.wait_for(tasks.manager.events(record.id, len(first), 100, wait=3600), GUARD)
-    assert later and later[0].offset == len(first)
+    # The run's next events may be stored before that read (a fast store): wait past all of them,
+    # while the tool hangs, so only the cancel's final event can end this wait.
     await tasks.factory.next_hanging()
+    stored = len(await tasks.events(record.id))
+    waiting = asyncio.create_task(tasks.manager.events(record.id, stored, 100, wait=3600))
+    await asyncio.sleep(0.1)  # the reader is waiting by now
     await tasks.manager.cancel(record.id)
+    later = await asyncio.wait_for(waiting, GUARD)
+    assert later and later[0].offset == stored
     # Once the task has ended, a reader past its last event is answered at once.
     last = (await tasks.events(record.id))[-1].offset
     assert await asyncio.wait_for(tasks.manager.events(record.id, last + 1, 100, wait=3600), GUARD) == []
