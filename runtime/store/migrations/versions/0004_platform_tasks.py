@@ -52,9 +52,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "task_capabilities",
-        sa.Column(
-            "task_id", sa.Text, sa.ForeignKey("platform_tasks.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("task_id", sa.Text, sa.ForeignKey("platform_tasks.id", ondelete="CASCADE"), nullable=False),
         sa.Column("capability", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("task_id", "capability"),
         sqlite_with_rowid=False,
