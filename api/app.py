@@ -25,6 +25,7 @@ import structlog
 from aiohttp import web
 
 from api.a2a.routes import setup_a2a_routes
+from api.capabilities.feed import setup_feed_routes
 from api.capabilities.routes import setup_capability_routes
 from api.mcp.server import mcp_surface, setup_mcp_routes
 from api.platform import setup_platform_routes
@@ -46,6 +47,7 @@ from api.web.keys import (
     CAPABILITY_RUNS,
     CHAT_RUNNER,
     CONVERSATIONS,
+    FEED,
     IDEMPOTENCY,
     LIBRARY,
     MARKETPLACE,
@@ -74,6 +76,8 @@ from runtime.features.capabilities import Capabilities
 from runtime.features.capability_runs import CapabilityRuns
 from runtime.features.library import Library
 from runtime.platform.accounts import Accounts
+from runtime.platform.feed import Feed
+from runtime.platform.feed_cursor import CursorSigner, load_secret
 from runtime.platform.house import HouseAgents, house_agent_ids
 from runtime.platform.ledger import Wallets
 from runtime.platform.marketplace import Marketplace, expiry_sweeps
@@ -174,6 +178,8 @@ async def start_services(
     app[WALLETS] = Wallets(store)
     app[TRUST] = Trust(store)
     app[MEMORY] = SharedMemory(store)
+    # The cursor secret sits in the data directory so cursors outlive a restart.
+    app[FEED] = Feed(store, CursorSigner(load_secret(settings.data_dir / "feed-cursor.key")))
     house_ids = await house_agent_ids(store, (c.id for c in capabilities.global_ones()))
     house = HouseAgents(store, house_ids, capability_runs, tasks, workspaces)
     await house.reconcile()  # house tasks a stopped worker left in progress: settled before serving
@@ -224,6 +230,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_conversation_routes(app, registry)
     setup_task_routes(app, registry)
     setup_capability_routes(app, registry)
+    setup_feed_routes(app, registry)
     setup_mcp_routes(app, registry)
     setup_a2a_routes(app, registry)
     setup_platform_routes(app, registry)

@@ -39,6 +39,8 @@ PUBLIC_PATHS = frozenset(
         "/v1/status",
         "/v1/auth/register",
         "/v1/auth/login",
+        "/api/v1/public/community-stats",
+        "/api/v1/public/openapi.json",
     }
 )
 PLATFORM_PREFIX = "/v1/"

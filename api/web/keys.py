@@ -16,6 +16,7 @@ from runtime.features.rate_limits import RateLimiter
 from runtime.health import SandboxHealth
 from runtime.platform.accounts import Accounts
 from runtime.platform.daily_limit import DailyLimit
+from runtime.platform.feed import Feed
 from runtime.platform.ledger import Wallets
 from runtime.platform.marketplace import Marketplace
 from runtime.platform.memory import SharedMemory
@@ -35,6 +36,7 @@ __all__ = [
     "CAPABILITY_RUNS",
     "CHAT_RUNNER",
     "CONVERSATIONS",
+    "FEED",
     "IDEMPOTENCY",
     "LIBRARY",
     "MARKETPLACE",
@@ -83,6 +85,7 @@ WALLETS = web.AppKey("wallets", Wallets)
 MARKETPLACE = web.AppKey("marketplace", Marketplace)
 TRUST = web.AppKey("trust", Trust)
 MEMORY = web.AppKey("memory", SharedMemory)
+FEED = web.AppKey("feed", Feed)
 REGISTRATIONS = web.AppKey("registrations", DailyLimit)  # registrations per client address a day
 
 USER = web.RequestKey("user", str)

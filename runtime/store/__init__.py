@@ -24,6 +24,7 @@ from runtime.store.database import Database, Dialect, database_url
 from runtime.store.idempotency import IdempotencyQueries
 from runtime.store.library import LibraryQueries
 from runtime.store.migrate import upgrade
+from runtime.store.platform_feed import FeedQueries
 from runtime.store.platform_ledger import LedgerQueries
 from runtime.store.platform_memory import MemoryQueries
 from runtime.store.platform_nodes import NodeQueries
@@ -64,6 +65,7 @@ class Store(RunEvents):
         self.platform_tasks = PlatformTaskQueries(db)
         self.platform_trust = TrustQueries(db)
         self.platform_memory = MemoryQueries(db)
+        self.feed = FeedQueries(db)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, for the store functions that take a connection (the platform's)."""

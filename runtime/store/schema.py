@@ -164,6 +164,12 @@ capabilities = Table(
     Column("id", Text, primary_key=True),
     Column("spec", Text, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # Copies for the recommendation feed, kept by triggers (migration 0008): the owner's
+    # trust_score and the spec's category (what a caller's capabilities match).
+    Column("owner_trust", Double, nullable=False, server_default=text("0.5")),
+    Column("category", Text, nullable=False, server_default=text("'general'")),
+    Index("capabilities_feed", "visibility", "owner_trust", "created_at", "id"),
+    Index("capabilities_feed_category", "visibility", "category", "owner_trust", "created_at", "id"),
     sqlite_with_rowid=False,
 )
 
@@ -214,6 +220,10 @@ platform_tasks = Table(
     Column("run_id", Text),  # a house agent's run on the task API
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # A copy of the publisher's trust_score, kept by triggers (migration 0008), so the
+    # recommendation feed reads open tasks in its ranking order from platform_tasks_feed.
+    Column("owner_trust", Double, nullable=False, server_default=text("0.5")),
+    Index("platform_tasks_feed", "status", "owner_trust", "created_at", "id"),
     Index("platform_tasks_status", "status", "created_at"),
     Index("platform_tasks_publisher", "publisher"),
     Index("platform_tasks_acceptor", "acceptor"),
@@ -237,7 +247,9 @@ task_capabilities = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("status", Text, nullable=False),
     Index("task_capabilities_newest", "capability", "created_at", "task_id"),
+    Column("owner_trust", Double, nullable=False, server_default=text("0.5")),  # the feed's, as above
     Index("task_capabilities_status_newest", "capability", "status", "created_at", "task_id"),
+    Index("task_capabilities_feed", "capability", "status", "owner_trust", "created_at", "task_id"),
     sqlite_with_rowid=False,
 )
 
