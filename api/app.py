@@ -27,6 +27,7 @@ from aiohttp import web
 from api.a2a.routes import setup_a2a_routes
 from api.capabilities.feed import setup_feed_routes
 from api.capabilities.routes import setup_capability_routes
+from api.capabilities.transactions import setup_transaction_routes
 from api.mcp.server import mcp_surface, setup_mcp_routes
 from api.platform import setup_platform_routes
 from api.rest.chat import setup_chat_routes
@@ -54,6 +55,7 @@ from api.web.keys import (
     MEMORY,
     MODELS,
     OPENAPI,
+    ORDERS,
     REGISTRY,
     SANDBOX_HEALTH,
     SANDBOX_POOL,
@@ -82,6 +84,7 @@ from runtime.platform.house import HouseAgents, house_agent_ids
 from runtime.platform.ledger import Wallets
 from runtime.platform.marketplace import Marketplace, expiry_sweeps
 from runtime.platform.memory import SharedMemory
+from runtime.platform.orders import Orders
 from runtime.platform.registry import Registry
 from runtime.platform.trust import Trust
 from runtime.store import Store
@@ -185,6 +188,9 @@ async def start_services(
     await house.reconcile()  # house tasks a stopped worker left in progress: settled before serving
     stack.push_async_callback(house.aclose)
     app[MARKETPLACE] = marketplace = Marketplace(store, house)
+    app[ORDERS] = orders = Orders(store, capabilities, capability_runs, tasks)
+    await orders.reconcile()  # orders a stopped worker left open: settled before serving
+    stack.push_async_callback(orders.aclose)
     await stack.enter_async_context(expiry_sweeps(marketplace, settings.task_expiry_interval))
 
     await stack.enter_async_context(mcp_surface(app))  # reads the services stored above
@@ -231,6 +237,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_task_routes(app, registry)
     setup_capability_routes(app, registry)
     setup_feed_routes(app, registry)
+    setup_transaction_routes(app, registry)
     setup_mcp_routes(app, registry)
     setup_a2a_routes(app, registry)
     setup_platform_routes(app, registry)

@@ -52,9 +52,10 @@ from api.web.jsonrpc import (
     http_error_body,
     serve,
 )
-from api.web.keys import CAPABILITY_RUNS, CONVERSATIONS, STORE, TASKS, USER
+from api.web.keys import CAPABILITY_RUNS, CONVERSATIONS, ORDERS, STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.errors import AgentWorkerError, NotFoundError
+from runtime.features.capability_runs import Surface
 from runtime.features.context_aliases import ContextAliases
 from runtime.store import RunRecord, StoredEvent
 from runtime.tasks.follow import Heartbeat, find_task, follow
@@ -143,13 +144,17 @@ async def _start(request: web.Request, params: SendParams, dialect: Dialect) -> 
     new_context = context_id is not None and await aliases.find(user, context_id) is None
     conversation_id = await aliases.conversation_for(user, context_id)
     try:
-        started = await request.app[CAPABILITY_RUNS].start(
-            user,
-            params.capability(),
-            message.text() if message else None,
-            surface="a2a-flat" if dialect == "flat" else "a2a",
-            conversation_id=conversation_id,
-        )
+        capability_id = params.capability()
+        surface: Surface = "a2a-flat" if dialect == "flat" else "a2a"
+        text = message.text() if message else None
+        if capability_id is None:
+            started = await request.app[CAPABILITY_RUNS].start(
+                user, None, text, surface=surface, conversation_id=conversation_id
+            )
+        else:  # another user's priced capability is an order: paid from the caller's wallet first
+            started = await request.app[ORDERS].start(
+                user, capability_id, text, surface=surface, conversation_id=conversation_id
+            )
     except AgentWorkerError:
         # Refused: the conversation made for a new contextId goes too (its alias with it), unless a
         # concurrent first message under that contextId has started a task on it meanwhile.
@@ -188,11 +193,12 @@ async def subscribe(request: web.Request, call: Call, dialect: Dialect) -> Strea
 
 
 async def _legacy_dialect(request: web.Request, record: RunRecord) -> Dialect:
-    """``tasks/get`` / ``tasks/cancel``: the flat shape for the tasks the flat ``tasks/send`` started."""
+    """``tasks/get`` / ``tasks/cancel``: the flat shape for the tasks the flat ``tasks/send`` started
+    and for orders (``POST /api/v1/transactions``), whose clients follow them with the flat methods."""
     if VERSION_HEADER in request.headers:
         return "0.3"
     origin = await request.app[CAPABILITY_RUNS].origin(record.id)
-    return "flat" if origin is not None and origin.surface == "a2a-flat" else "0.3"
+    return "flat" if origin is not None and origin.surface in ("a2a-flat", "order") else "0.3"
 
 
 async def get(request: web.Request, call: Call, dialect: Dialect | None) -> dict[str, Any]:

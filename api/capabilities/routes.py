@@ -6,6 +6,10 @@ docs/capabilities.md). A body ``idempotency_key`` on invoke runs the capability 
 retry with the same key and body gets the first answer again (``Idempotent-Replayed: true``),
 another body under the key is a 422, a retry while the first is starting a 409
 (:mod:`runtime.features.idempotency`).
+
+A capability is private (its owner's) or public (everyone's; others see it without its system
+prompt). Invoking another user's priced capability is an order (:mod:`runtime.platform.orders`):
+the price is held from the caller's wallet first, and the task's id is the transaction's.
 """
 
 from __future__ import annotations
@@ -22,17 +26,24 @@ from api.web.http import MAX_INT, parse_body, parse_query
 from api.web.idempotency import REPLAYED_HEADER
 from api.web.keys import (
     CAPABILITIES,
-    CAPABILITY_RUNS,
     IDEMPOTENCY,
     MODELS,
+    ORDERS,
     USER,
 )
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.features.capabilities import Capability, CapabilitySpec
+from runtime.features.capabilities import Capability, NewCapability
 from runtime.features.idempotency import INTERRUPTED, StoredResponse, check_key, fingerprint
 from runtime.workspaces.records import DEFAULT_WORKSPACE
 
-__all__ = ["PREFIX", "setup_capability_routes"]
+__all__ = [
+    "PREFIX",
+    "Envelope",
+    "EnvelopeError",
+    "envelope_response",
+    "error_envelope",
+    "setup_capability_routes",
+]
 
 PREFIX = "/api/v1/capabilities"
 INVOKE_SCOPE = "capability_invoke"  # body idempotency keys, apart from the Idempotency-Key header's
@@ -101,13 +112,16 @@ class Invoked(BaseModel):
     conversation_id: str
     capability_id: str
     created_at: float
+    transaction_id: str | None = Field(
+        None, description="Another user's priced capability: the order paying it (the task's id)."
+    )
 
 
-def _error_envelope(status: int, reason: str) -> dict[str, object]:
+def error_envelope(status: int, reason: str) -> dict[str, object]:
     return EnvelopeError(code=status, message=reason, timestamp=int(time.time())).model_dump()
 
 
-def _envelope(data: BaseModel, status: int = 200) -> web.Response:
+def envelope_response(data: BaseModel, status: int = 200) -> web.Response:
     return web.Response(
         text=Envelope[Any](data=data).model_dump_json(),
         status=status,
@@ -120,7 +134,7 @@ async def list_capabilities(request: web.Request) -> web.Response:
     items = await request.app[CAPABILITIES].available(request[USER], query.category)
     start = (query.page - 1) * query.page_size
     page = items[start : start + query.page_size]
-    return _envelope(
+    return envelope_response(
         CapabilityPage(
             items=page,
             total=len(items),
@@ -133,19 +147,19 @@ async def list_capabilities(request: web.Request) -> web.Response:
 
 async def get_capability(request: web.Request) -> web.Response:
     capability = await request.app[CAPABILITIES].get(request[USER], request.match_info["capability_id"])
-    return _envelope(capability)
+    return envelope_response(capability.shown_to(request[USER]))
 
 
 async def create_capability(request: web.Request) -> web.Response:
-    spec = await parse_body(request, CapabilitySpec)
+    spec = await parse_body(request, NewCapability)
     request.app[MODELS].get(spec.model_key)  # an unknown model key is a 400 now, not at every invoke
-    return _envelope(await request.app[CAPABILITIES].create(request[USER], spec), status=201)
+    return envelope_response(await request.app[CAPABILITIES].create(request[USER], spec), status=201)
 
 
 async def delete_capability(request: web.Request) -> web.Response:
     capability_id = request.match_info["capability_id"]
     await request.app[CAPABILITIES].delete(request[USER], capability_id)
-    return _envelope(Deleted(capability_id=capability_id))
+    return envelope_response(Deleted(capability_id=capability_id))
 
 
 async def invoke_capability(request: web.Request) -> web.Response:
@@ -179,7 +193,8 @@ async def invoke_capability(request: web.Request) -> web.Response:
 
 async def _invoke(request: web.Request, body: InvokeRequest) -> web.Response:
     capability_id = request.match_info["capability_id"]
-    started = await request.app[CAPABILITY_RUNS].start(
+    capability = await request.app[CAPABILITIES].get(request[USER], capability_id)
+    started = await request.app[ORDERS].start(
         request[USER],
         capability_id,
         body.message,
@@ -193,12 +208,13 @@ async def _invoke(request: web.Request, body: InvokeRequest) -> web.Response:
         conversation_id=started.conversation_id,
         capability_id=capability_id,
         created_at=started.record.created_at,
+        transaction_id=started.record.id if capability.sold_to(request[USER]) else None,
     )
-    return _envelope(invoked, status=202)
+    return envelope_response(invoked, status=202)
 
 
 def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
-    register_envelope(app, PREFIX, _error_envelope)
+    register_envelope(app, PREFIX, error_envelope)
     router, tag = app.router, "capabilities"
     registry.add(
         router,
@@ -219,14 +235,15 @@ def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> 
         Operation(
             "POST",
             PREFIX,
-            "Create a capability of your own (visible to you only)",
+            "Create a capability of your own: private (yours only) or public, with a price per order",
             tag,
-            request=CapabilitySpec,
+            request=NewCapability,
             response=Envelope[Capability],
             status=201,
             errors=(409,),
             error_model=EnvelopeError,
-            description="409: the id is taken (by a global capability or one of yours), or you have 200.",
+            description="409: the id is taken (by a global capability, one of yours, or a public one when "
+            "publishing), or you have 200.",
         ),
         create_capability,
     )
@@ -269,7 +286,9 @@ def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> 
             errors=(404, 409, 422, 503),
             error_model=EnvelopeError,
             description="Follow the task with GET /api/v1/tasks/{task_id} (or A2A tasks/get). The body "
-            "may be empty when the capability has a default_input.",
+            "may be empty when the capability has a default_input. Another user's priced capability is "
+            "ordered: its price is held from your wallet (409 when short) and paid to its owner when the "
+            "task completes, refunded when it fails or is canceled; transaction_id names the order.",
         ),
         invoke_capability,
     )

@@ -20,6 +20,7 @@ from runtime.platform.feed import Feed
 from runtime.platform.ledger import Wallets
 from runtime.platform.marketplace import Marketplace
 from runtime.platform.memory import SharedMemory
+from runtime.platform.orders import Orders
 from runtime.platform.registry import Registry
 from runtime.platform.trust import Trust
 from runtime.store import Store
@@ -43,6 +44,7 @@ __all__ = [
     "MEMORY",
     "MODELS",
     "OPENAPI",
+    "ORDERS",
     "PUBLIC_RATE_LIMITER",
     "REGISTRATIONS",
     "REGISTRY",
@@ -83,6 +85,7 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 REGISTRY = web.AppKey("registry", Registry)
 WALLETS = web.AppKey("wallets", Wallets)
 MARKETPLACE = web.AppKey("marketplace", Marketplace)
+ORDERS = web.AppKey("orders", Orders)
 TRUST = web.AppKey("trust", Trust)
 MEMORY = web.AppKey("memory", SharedMemory)
 FEED = web.AppKey("feed", Feed)

@@ -6,10 +6,13 @@ A capability fixes what a run of it gets: a system prompt, a model, the tools of
 - global ones, read-only: the built-in profiles, or the entries of the operator's
   ``AGENT_CAPABILITIES_FILE`` (which replaces the built-ins). Every user sees them and the agent
   card lists them as skills.
-- a user's own, created over the API and stored in the ``capabilities`` table. Only their creator
-  sees them (a system prompt may hold private instructions). A new own capability may not take a
-  global id; if the operator later adds a global one with an id a user already has, that user's
-  own keeps the id for them.
+- a user's own, created over the API and stored in the ``capabilities`` table. A private one (the
+  default) only its creator sees. A public one every user sees and may run, ordering it when it
+  has a price (:mod:`runtime.platform.orders` pays its owner for each completed order); its system
+  prompt stays its owner's (others get it as null: it may hold private instructions). A new own
+  capability may not take a global id, nor a public one the id of another public one; if the
+  operator later adds a global one with an id a user already has, that user's own keeps the id for
+  them. A caller's own capability shadows a global one, which shadows others' public ones.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from runtime.engine.run_modes import RunModeName
 from runtime.engine.tools import ALL_TOOLS, ToolName
 from runtime.errors import ConflictError, NotFoundError
 from runtime.features.library import NAME_PATTERN
+from runtime.platform.money import Credits, CreditsOut
 from runtime.store import Store
-from runtime.store.capabilities import OwnCapabilityRow
+from runtime.store.capabilities import OwnCapabilityRow, Visibility
 from runtime.tasks.requests import TaskRequest
 from runtime.workspaces.records import DEFAULT_WORKSPACE
 
@@ -38,6 +42,7 @@ __all__ = [
     "Capability",
     "CapabilityLimits",
     "CapabilitySpec",
+    "NewCapability",
     "global_capabilities",
     "load_capabilities_file",
 ]
@@ -89,9 +94,31 @@ class CapabilitySpec(BaseModel):
         return value
 
 
+class NewCapability(CapabilitySpec):
+    """A capability a user creates: a spec, who may see it, and what an order of it costs."""
+
+    visibility: Visibility = Field(
+        "private", description="private: yours only; public: listed and orderable by every user."
+    )
+    price: Credits = Field(0, description="Credits each order of it pays you (public ones); 0: free.")
+
+
 class Capability(CapabilitySpec):
-    source: Source = Field(description="builtin | file (global, read-only) | user (your own).")
-    created_at: float | None = Field(None, description="When you created it; null for global ones.")
+    source: Source = Field(description="builtin | file (global, read-only) | user (a user's own).")
+    created_at: float | None = Field(None, description="When it was created; null for global ones.")
+    owner: str | None = Field(None, description="The user who created it; null for global ones.")
+    visibility: Visibility = Field("public", description="private: its owner's only; public: everyone's.")
+    price: CreditsOut = Field(0, description="Credits an order of it costs (paid to its owner).")
+
+    def shown_to(self, user: str) -> Capability:
+        """As ``user`` may see it: another user's capability without its system prompt."""
+        if self.owner is None or self.owner == user:
+            return self
+        return self.model_copy(update={"system_prompt": None})
+
+    def sold_to(self, user: str) -> bool:
+        """Running it as ``user`` is an order: someone else's capability with a price."""
+        return self.owner is not None and self.owner != user and self.price > 0
 
     def task_request(
         self,
@@ -202,32 +229,54 @@ class Capabilities:
         return list(self._globals.values())
 
     async def available(self, owner: str, category: str | None = None) -> list[Capability]:
-        """Global ones in configured order, then the owner's own by creation; own ids shadow."""
+        """Global ones in configured order, the owner's own by creation, then others' public ones
+        newest first (without their system prompts); an id shows once, as :meth:`get` finds it."""
         own = await self._own(owner)
         own_ids = {c.id for c in own}
-        items = [c for c in self._globals.values() if c.id not in own_ids] + own
+        shadowed = own_ids | set(self._globals)
+        public = [_own_capability(row).shown_to(owner) for row in await self._rows.list_public(owner)]
+        items = (
+            [c for c in self._globals.values() if c.id not in own_ids]
+            + own
+            + [c for c in public if c.id not in shadowed]
+        )
         return [c for c in items if category is None or c.category == category]
 
     async def get(self, owner: str, capability_id: str) -> Capability:
+        """The capability ``owner`` runs under this id, whole (a surface shows it with :meth:`Capability.shown_to`)."""
         row = await self._rows.find(owner, capability_id)
         if row is not None:
             return _own_capability(row)
         found = self._globals.get(capability_id)
-        if found is None:
+        if found is not None:
+            return found
+        public = await self._rows.find_public(capability_id)
+        if public is None:
             raise NotFoundError(f"capability {capability_id!r} not found")
-        return found
+        return _own_capability(public)
 
-    async def create(self, owner: str, spec: CapabilitySpec) -> Capability:
+    async def create(self, owner: str, spec: NewCapability) -> Capability:
         if spec.id in self._globals:
             raise ConflictError(f"capability id {spec.id!r} is taken by a global capability; choose another")
         now = time.time()
+        body = CapabilitySpec.model_validate(spec.model_dump(exclude={"visibility", "price"}))
         # The cap is checked in the INSERT itself, so concurrent creates cannot pass it.
-        outcome = await self._rows.insert(owner, spec.id, spec.model_dump_json(), now, MAX_OWN)
+        outcome = await self._rows.insert(
+            owner, spec.id, body.model_dump_json(), now, MAX_OWN, spec.visibility, spec.price
+        )
         if outcome == "exists":
-            raise ConflictError(f"you already have a capability {spec.id!r}")
+            taken = "you already have" if spec.visibility == "private" else "you or a public one has"
+            raise ConflictError(f"{taken} a capability {spec.id!r}; choose another id")
         if outcome == "limit":
             raise ConflictError(f"capability limit reached: {MAX_OWN} per user; delete one first")
-        return Capability(**spec.model_dump(), source="user", created_at=now)
+        return Capability(
+            **body.model_dump(),
+            source="user",
+            created_at=now,
+            owner=owner,
+            visibility=spec.visibility,
+            price=spec.price,
+        )
 
     async def delete(self, owner: str, capability_id: str) -> None:
         """Delete the owner's own capability; a global one is read-only (:class:`ConflictError`)."""
@@ -243,4 +292,11 @@ class Capabilities:
 
 def _own_capability(row: OwnCapabilityRow) -> Capability:
     spec = CapabilitySpec.model_validate_json(row.spec)
-    return Capability(**spec.model_dump(), source="user", created_at=row.created_at)
+    return Capability(
+        **spec.model_dump(),
+        source="user",
+        created_at=row.created_at,
+        owner=row.owner,
+        visibility=row.visibility,
+        price=row.price_cents,
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.store.capabilities import CapabilityQueries
+from runtime.store.capability_orders import CapabilityOrderQueries
 from runtime.store.context_aliases import ContextAliasQueries
 from runtime.store.conversations import ConversationQueries, ConversationRecord
 from runtime.store.database import Database, Dialect, database_url
@@ -57,6 +58,7 @@ class Store(RunEvents):
         self.workspaces = WorkspaceQueries(db)
         self.library = LibraryQueries(db)
         self.capabilities = CapabilityQueries(db)
+        self.capability_orders = CapabilityOrderQueries(db)
         self.idempotency = IdempotencyQueries(db)
         self.context_aliases = ContextAliasQueries(db)
         self.task_origins = TaskOriginQueries(db)

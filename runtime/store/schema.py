@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeEngine
 __all__ = [
     "api_keys",
     "capabilities",
+    "capability_orders",
     "context_aliases",
     "conversation_messages",
     "conversations",
@@ -164,13 +165,47 @@ capabilities = Table(
     Column("id", Text, primary_key=True),
     Column("spec", Text, nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # A public capability is listed and orderable by every user; its id is unique among public
+    # ones, so an order names it by id alone. price_cents: what each order pays its owner.
+    Column("visibility", Text, nullable=False, server_default=text("'private'")),
+    Column("price_cents", BigInteger, nullable=False, server_default=text("0")),
     # Copies for the recommendation feed, kept by triggers (migration 0008): the owner's
     # trust_score and the spec's category (what a caller's capabilities match).
     Column("owner_trust", Double, nullable=False, server_default=text("0.5")),
     Column("category", Text, nullable=False, server_default=text("'general'")),
     Index("capabilities_feed", "visibility", "owner_trust", "created_at", "id"),
     Index("capabilities_feed_category", "visibility", "category", "owner_trust", "created_at", "id"),
+    Index("capabilities_public_newest", "visibility", "created_at", "owner", "id"),
+    Index(
+        "capabilities_public_id",
+        "id",
+        unique=True,
+        sqlite_where=text("visibility = 'public'"),
+        postgresql_where=text("visibility = 'public'"),
+    ),
     sqlite_with_rowid=False,
+)
+
+# Orders of priced capabilities (runtime.platform.orders): the id is the order's task's id and
+# the id of the ledger hold that keeps its price in escrow until the task ends.
+capability_orders = Table(
+    "capability_orders",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("buyer", Text, nullable=False),
+    Column("seller", Text, nullable=False),
+    Column("capability_id", Text, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),  # pending | running | completed | failed | canceled
+    Column("demand_id", Text),
+    Column("context_id", Text),
+    Column("booked_hours", Double),
+    Column("reason", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("capability_orders_buyer", "buyer", "created_at", "id"),
+    Index("capability_orders_seller", "seller", "created_at", "id"),
+    Index("capability_orders_status", "status", "created_at"),
 )
 
 # How a task was started (surface, capability), when it matters.

@@ -66,6 +66,7 @@ class TaskSpec:
     model: ChatModel
     loop_config: LoopConfig
     files_dir: Path
+    task_id: str | None = None  # chosen by the caller (an order's id); None: a new uuid
 
 
 class _TaskSink(StoreSink):
@@ -112,7 +113,7 @@ class TaskManager:
     async def submit(self, spec: TaskSpec) -> RunRecord:
         if self._draining:
             raise UnavailableError("the worker is shutting down; send the message again after it restarts")
-        task_id = str(uuid.uuid4())
+        task_id = spec.task_id or str(uuid.uuid4())
         status: RunStatus = "pending" if self._slots.locked() else "running"
         # The store counts the user's active tasks and the conversation's in the transaction that
         # creates this one (ConflictError past the limit), so no other submit, here or in another

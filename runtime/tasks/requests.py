@@ -38,6 +38,7 @@ class TaskRequest(BaseModel):
         None, description="Replaces the configured system prompt (a capability's)."
     )
     allowed_tools: tuple[ToolName, ...] = ALL_TOOLS
+    task_id: str | None = Field(None, description="The task's id when the caller chose it (an order's).")
 
 
 class StartedTask(BaseModel):
@@ -97,6 +98,7 @@ class TaskStarter:
                 system_prompt=system_prompt, tools=tools, reasoning_effort=mode.reasoning_effort
             ),
             files_dir=await self._workspaces.files_dir(owner, workspace_id),
+            task_id=request.task_id,
         )
         try:
             record = await self._tasks.submit(spec)

@@ -147,7 +147,15 @@ async def test_invoke_runs_the_capability_profile(api: Client, model_server: Scr
     data = invoked["data"]
     status, events = await follow(api, data["task_id"])
 
-    assert set(data) == {"task_id", "status", "conversation_id", "capability_id", "created_at"}
+    assert set(data) == {
+        "task_id",
+        "status",
+        "conversation_id",
+        "capability_id",
+        "created_at",
+        "transaction_id",
+    }
+    assert data["transaction_id"] is None  # a global capability is free: no order
     assert data["status"] == "running" and data["capability_id"] == "python-analyst"
     assert data["conversation_id"].startswith("conv_")
     assert status == "completed"

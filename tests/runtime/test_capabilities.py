@@ -18,6 +18,7 @@ from runtime.features.capabilities import (
     MAX_OWN,
     Capabilities,
     CapabilitySpec,
+    NewCapability,
     global_capabilities,
     load_capabilities_file,
 )
@@ -108,7 +109,7 @@ def test_serve_refuses_a_bad_capabilities_file(
 
 
 async def test_own_capabilities_are_private_and_globals_read_only(capabilities: Capabilities) -> None:
-    mine = await capabilities.create("alice", CapabilitySpec(id="mine", name="Mine", category="x"))
+    mine = await capabilities.create("alice", NewCapability(id="mine", name="Mine", category="x"))
 
     assert [c.id for c in await capabilities.available("alice")][-1] == "mine"
     assert await capabilities.get("alice", "mine") == mine
@@ -116,9 +117,9 @@ async def test_own_capabilities_are_private_and_globals_read_only(capabilities: 
     with pytest.raises(NotFoundError):
         await capabilities.get("bob", "mine")
     with pytest.raises(ConflictError, match="already"):
-        await capabilities.create("alice", CapabilitySpec(id="mine", name="Again"))
+        await capabilities.create("alice", NewCapability(id="mine", name="Again"))
     with pytest.raises(ConflictError, match="global"):
-        await capabilities.create("alice", CapabilitySpec(id="general", name="Mine too"))
+        await capabilities.create("alice", NewCapability(id="general", name="Mine too"))
     with pytest.raises(ConflictError, match="read-only"):
         await capabilities.delete("alice", "general")
     with pytest.raises(NotFoundError):
@@ -134,7 +135,7 @@ async def test_an_own_capability_keeps_its_id_when_a_global_one_takes_it_later(
 ) -> None:
     async with Store.open(store_target) as store:
         before = Capabilities(store, global_capabilities([CapabilitySpec(id="g", name="G")]))
-        await before.create("alice", CapabilitySpec(id="shared", name="Alice's"))
+        await before.create("alice", NewCapability(id="shared", name="Alice's"))
         after = Capabilities(store, global_capabilities([CapabilitySpec(id="shared", name="Operator's")]))
 
         assert (await after.get("alice", "shared")).name == "Alice's"
@@ -144,10 +145,10 @@ async def test_an_own_capability_keeps_its_id_when_a_global_one_takes_it_later(
 
 async def test_the_cap_on_own_capabilities_holds_under_concurrency(capabilities: Capabilities) -> None:
     for number in range(MAX_OWN - 2):
-        await capabilities.create("alice", CapabilitySpec(id=f"c{number}", name="n"))
+        await capabilities.create("alice", NewCapability(id=f"c{number}", name="n"))
 
     results = await asyncio.gather(
-        *(capabilities.create("alice", CapabilitySpec(id=f"extra{n}", name="n")) for n in range(5)),
+        *(capabilities.create("alice", NewCapability(id=f"extra{n}", name="n")) for n in range(5)),
         return_exceptions=True,
     )
 
