@@ -38,6 +38,7 @@ from starlette.requests import Request
 from api.mcp.agent_tools import AgentTools
 from api.mcp.asgi import ASGIApp, Message, Receive, serve_asgi
 from api.mcp.http_errors import json_rpc_errors
+from api.mcp.market_tools import MarketTools
 from api.mcp.tools import Caller, McpTools
 from api.mcp.workspace_tools import WorkspaceTools
 from api.rest.meta import API_VERSION
@@ -56,6 +57,7 @@ from api.web.keys import (
 )
 from api.web.openapi import OpenAPIRegistry, Operation
 from runtime.errors import UnavailableError
+from runtime.platform.search import MarketSearch
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
 __all__ = ["MCP_PATH", "MESSAGES_PATH", "SSE_PATH", "mcp_surface", "setup_mcp_routes"]
@@ -236,7 +238,8 @@ async def mcp_surface(app: web.Application) -> AsyncIterator[None]:
     agent_tools = AgentTools(
         app[TASK_STARTER], app[TASKS], app[STORE], app[CAPABILITIES], settings.mcp_wait_seconds
     )
-    tools = McpTools([*agent_tools.tools(), *workspace_tools.tools()])
+    market_tools = MarketTools(MarketSearch(app[STORE], app[CAPABILITIES].global_ones()))
+    tools = McpTools([*agent_tools.tools(), *workspace_tools.tools(), *market_tools.tools()])
     surface = McpSurface(
         tools,
         workspace_tools.end_session,

@@ -29,6 +29,7 @@ from runtime.store.platform_feed import FeedQueries
 from runtime.store.platform_ledger import LedgerQueries
 from runtime.store.platform_memory import MemoryQueries
 from runtime.store.platform_nodes import NodeQueries
+from runtime.store.platform_search import SearchQueries
 from runtime.store.platform_tasks import PlatformTaskQueries
 from runtime.store.platform_trust import TrustQueries
 from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
@@ -67,6 +68,7 @@ class Store(RunEvents):
         self.platform_tasks = PlatformTaskQueries(db)
         self.platform_trust = TrustQueries(db)
         self.platform_memory = MemoryQueries(db)
+        self.search = SearchQueries(db)
         self.feed = FeedQueries(db)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:

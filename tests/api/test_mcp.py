@@ -41,6 +41,7 @@ TOOLS = {
     "get_task",
     "cancel_task",
     "search_capabilities",
+    "uuagent_search",
     "run_bash",
     "run_python",
     "list_files",
@@ -559,7 +560,7 @@ async def test_copied_mcp_demo_client(start_worker: StartWorker, tmp_path: Path)
 
     text = out
     assert all(f"{name}: " in text for name in TOOLS)  # the seed prints every tool with its description
-    assert "is_error=False" in text and "'id': 'analyst'" in text and "'total': 1" in text
+    assert "is_error=False" in text and "'id': 'analyst'" in text and "'query': '数据分析'" in text
 
 
 async def test_the_transports_plain_and_empty_errors_are_json_rpc_errors(api: TestClient[Any, Any]) -> None:

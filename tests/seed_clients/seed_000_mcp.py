@@ -1,9 +1,8 @@
-"""Seed 000's MCP client code (``mcp_demo``), verbatim but for its URL, its headers' values and the tool.
+"""Seed 000's MCP client code (``mcp_demo``), verbatim but for its URL and its headers' values.
 
-The seed connects to its platform's ``/mcp/sse`` with placeholder credentials and calls the
-platform's ``uuagent_search``; here the URL is BASE_URL + ``/mcp/sse``, the key and user id come
-from the environment (as seed 000's own demo reads UUMIT_*), and the tool is our
-``search_capabilities``, called with the seed's own arguments. The last line runs it.
+The seed connects to its platform's ``/mcp/sse`` with placeholder credentials and calls
+``uuagent_search``; here the URL is BASE_URL + ``/mcp/sse`` and the key and user id come from the
+environment (as seed 000's own demo reads UUMIT_*). The last line runs it.
 """
 
 import asyncio
@@ -29,7 +28,7 @@ async def mcp_demo():
                 print(f"{tool.name}: {tool.description}")
             # 调用工具
             result = await session.call_tool(
-                "search_capabilities",
+                "uuagent_search",
                 arguments={"query": "数据分析", "page_size": 5},
             )
             print(result)
