@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -52,6 +53,11 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
             if not response.prepared:  # a streamed response has already sent its headers
                 response.headers["X-Request-ID"] = request_id
             return response
+        except asyncio.CancelledError:
+            # Not a server error: the handler was canceled (the client went away, or the worker is
+            # shutting down) after it may already have streamed its answer; nginx's "client closed".
+            status = 499
+            raise
         finally:
             log.info(
                 "request",
