@@ -2,12 +2,16 @@
 
 The routes come from the app's router, so a route added tomorrow is called here the day it is
 added; a path parameter this module cannot fill fails the test until someone maps it in
-``PATH_IDS``. Ids also travel in bodies (a message's ``conversation_id``, an A2A task id): those
-are listed in ``test_another_users_ids_in_bodies_are_not_found``.
+``PATH_IDS``. Every route is private (another user's ids are a 404) except the ``/v1``
+marketplace, public among nodes by design: each of its routes with ids says in ``MARKETPLACE``
+what another node gets there, and a ``/v1`` route missing from it fails the test. Ids also
+travel in bodies (a message's ``conversation_id``, an A2A task id): those are listed in
+``test_another_users_ids_in_bodies_are_not_found``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from dataclasses import dataclass
@@ -18,12 +22,20 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from aiohttp.web import AbstractRoute
 
-from tests.api.conftest import ALICE, BOB
+from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker
 from tests.fakes import Reply, ScriptedModelServer
 
 pytestmark = [pytest.mark.docker, pytest.mark.both_engines]  # tenants apart on either engine
 
 Client = TestClient[Any, Any]
+
+CAROL = {"Authorization": "Bearer tok-c"}  # sells alice a capability: an order bob has no part in
+
+
+@pytest.fixture
+async def api(make_platform: ClientMaker) -> Client:
+    """alice and bob, and carol; the ledger balanced at the end."""
+    return await make_platform(api_keys=f"{TWO_USER_KEYS},carol:tok-c")
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,10 @@ class AliceIds:
     ws_conversation_id: str = ""  # in workspace_id
     task_id: str = ""
     file: str = "user_upload/secret.txt"
+    transaction_id: str = ""  # her order of carol's public priced capability
+    agent_id: str = "alice"  # an operator user's node id is the user name
+    platform_task_id: str = ""  # a marketplace task she published, still open
+    taken_task_id: str = ""  # another one of hers, which carol accepted
 
 
 # Every path parameter of the router, and the attribute of AliceIds that fills it.
@@ -46,6 +62,27 @@ PATH_IDS = {
     "task_id": "task_id",
     "capability_id": "capability_id",
     "name": "name",
+    "transaction_id": "transaction_id",
+    "agent_id": "agent_id",
+}
+
+# Under /v1, ``task_id`` names a marketplace task, not a run of the task API.
+V1_PATH_IDS = {"task_id": "platform_task_id"}
+# Completing an open task is a 409 for anyone (accept it first): the task whose completion only its
+# acceptor may make is one carol took.
+ROUTE_IDS = {("PUT", "/v1/tasks/{task_id}/complete"): {"task_id": "taken_task_id"}}
+
+# What bob gets on alice's ids in the /v1 marketplace (docs/platform.md), which every node may read;
+# its changes are allowed by role. Every /v1 route with ids is listed; any other route answers 404.
+MARKETPLACE: dict[tuple[str, str], int] = {
+    ("GET", "/v1/agents/{agent_id}"): 200,
+    ("PUT", "/v1/agents/{agent_id}"): 403,  # a node updates its own entry only
+    ("GET", "/v1/trust/{agent_id}"): 200,
+    ("GET", "/v1/tasks/{task_id}"): 200,
+    ("PUT", "/v1/tasks/{task_id}/complete"): 403,  # by its acceptor only: carol, not bob
+    ("PUT", "/v1/tasks/{task_id}/cancel"): 403,  # by its publisher only
+    # Any node may take an open task: called after the checks that bob changed nothing of alice's.
+    ("PUT", "/v1/tasks/{task_id}/accept"): 200,
 }
 
 # A route that reads a query or a body gets a valid one, so its answer is about the ids, not a 400.
@@ -53,6 +90,12 @@ QUERIES = {"/files/download": "file"}
 
 
 def body_of(method: str, path: str, ids: AliceIds) -> dict[str, Any]:
+    if method == "PUT":
+        if path.startswith("/v1/agents/"):
+            return {"json": {"nickname": "bob was here", "capabilities": ["bobbing"]}}
+        if path.endswith("/complete"):
+            return {"json": {"deliverables": {"report": "bob's"}}}
+        return {}
     if method != "POST":
         return {}
     if path.endswith("/files/upload"):
@@ -70,12 +113,17 @@ def path_parameters(route: AbstractRoute) -> list[str]:
     return re.findall(r"\{(\w+)", route.resource.canonical if route.resource else "")
 
 
-def fill(route: AbstractRoute, ids: AliceIds) -> str:
+def pattern(route: AbstractRoute) -> str:
     assert route.resource is not None
-    path = route.resource.canonical
+    return route.resource.canonical
+
+
+def fill(route: AbstractRoute, ids: AliceIds) -> str:
+    path = pattern(route)
+    names = (V1_PATH_IDS if path.startswith("/v1/") else {}) | ROUTE_IDS.get((route.method, path), {})
     parameters = path_parameters(route)
     for parameter in parameters:
-        value = getattr(ids, PATH_IDS[parameter])
+        value = getattr(ids, names.get(parameter, PATH_IDS[parameter]))
         if parameter == "conversation_id" and "workspace_id" in parameters:
             value = ids.ws_conversation_id
         path = re.sub(r"\{" + parameter + r"(:[^}]*)?\}", value, path)
@@ -117,10 +165,30 @@ async def make_alice(api: Client, model_server: ScriptedModelServer) -> AliceIds
     task = f"/api/v1/tasks/{accepted['task_id']}"
     while (await made(await api.get(f"{task}?wait=2", headers=ALICE)))["data"]["status"] == "running":
         pass
+    spec = {"id": "carol-cap", "name": "Carol's", "default_input": "go", "visibility": "public", "price": 25}
+    await made(await api.post("/api/v1/capabilities", json=spec, headers=CAROL))
+    model_server.add(Reply("carol's answer"))
+    order = await made(
+        await api.post("/api/v1/transactions", json={"capability_id": "carol-cap"}, headers=ALICE)
+    )
+    for _ in range(600):  # until the order's watcher settles it: then nothing of it changes
+        found = await made(await api.get(f"/api/v1/transactions/{order['data']['id']}", headers=ALICE))
+        if found["data"]["status"] not in ("pending", "running"):
+            break
+        await asyncio.sleep(0.05)
+    assert found["data"]["status"] == "completed", found
+    published, taken = [
+        (await made(await api.post("/v1/tasks", json=task, headers=ALICE)))["data"]["task_id"]
+        for task in ({"title": "alice's", "description": "x", "budget": 50},) * 2
+    ]
+    await made(await api.put(f"/v1/tasks/{taken}/accept", headers=CAROL))
     return AliceIds(
         conversation_id=conversation["conversation_id"],
         ws_conversation_id=in_ws["conversation_id"],
         task_id=accepted["task_id"],
+        transaction_id=order["data"]["id"],
+        platform_task_id=published,
+        taken_task_id=taken,
     )
 
 
@@ -138,6 +206,11 @@ async def alice_state(api: Client, ids: AliceIds) -> list[Any]:
         f"/api/v1/prompts/{ids.name}",
         f"/api/v1/personalizations/{ids.name}",
         f"/api/v1/capabilities/{ids.capability_id}",
+        f"/api/v1/transactions/{ids.transaction_id}",
+        f"/v1/agents/{ids.agent_id}",
+        f"/v1/tasks/{ids.platform_task_id}",  # open, its budget held
+        f"/v1/tasks/{ids.taken_task_id}",  # in progress, carol its acceptor
+        "/v1/wallet",
     ]
     state: list[Any] = []
     for path in reads:
@@ -145,7 +218,7 @@ async def alice_state(api: Client, ids: AliceIds) -> list[Any]:
         assert response.status == 200, f"{path}: {await response.text()}"
         body = await response.json()
         if isinstance(body, dict):
-            body.pop("timestamp", None)  # the capability envelope's clock
+            body.pop("timestamp", None)  # the capability and /v1 envelopes' clock
         state.append(body)
     download = await api.get(f"{ws}/files/download", params={"path": ids.file}, headers=ALICE)
     state.append(await download.read())
@@ -156,25 +229,50 @@ def id_routes(api: Client) -> list[AbstractRoute]:
     return [route for route in api.app.router.routes() if path_parameters(route)]
 
 
+def expected(route: AbstractRoute) -> int:
+    """What bob gets calling the route on alice's ids."""
+    return MARKETPLACE.get((route.method, pattern(route)), 404)
+
+
+def changes_for_anyone(route: AbstractRoute) -> bool:
+    """A change every node may make to alice's object (taking her open task)."""
+    return route.method != "GET" and expected(route) < 400
+
+
+async def bobs_call(api: Client, route: AbstractRoute, ids: AliceIds) -> tuple[str, int]:
+    path = fill(route, ids)
+    response = await api.request(route.method, path, headers=BOB, **body_of(route.method, path, ids))
+    if path.startswith("/v1/"):  # the envelope's code is 0 on success, else the status
+        body = await response.json()
+        assert body["code"] == (0 if response.status < 400 else response.status), body
+    else:
+        await response.read()
+    return f"{route.method} {pattern(route)} as {path}", response.status
+
+
 async def test_every_route_with_ids_is_not_found_for_another_user(
     api: Client, model_server: ScriptedModelServer
 ) -> None:
     routes = id_routes(api)
     unmapped = {p for route in routes for p in path_parameters(route) if p not in PATH_IDS}
     assert not unmapped, f"map these path parameters in PATH_IDS to an id alice owns: {unmapped}"
+    marketplace = {(route.method, pattern(route)) for route in routes if pattern(route).startswith("/v1/")}
+    assert marketplace <= set(MARKETPLACE), (
+        f"say in MARKETPLACE what another node gets on these /v1 routes: {marketplace - set(MARKETPLACE)}"
+    )
     ids = await make_alice(api, model_server)
     before = await alice_state(api, ids)
+    asked = len(model_server.requests)
 
-    answers: dict[str, int] = {}
-    for route in routes:
-        path = fill(route, ids)
-        response = await api.request(route.method, path, headers=BOB, **body_of(route.method, path, ids))
-        answers[f"{route.method} {path}"] = response.status
-        await response.read()
-
-    assert {call: status for call, status in answers.items() if status != 404} == {}
+    answers = dict([await bobs_call(api, route, ids) for route in routes if not changes_for_anyone(route)])
     assert await alice_state(api, ids) == before
-    assert model_server.requests[1:] == []  # only alice's own message reached the model
+    answers |= dict([await bobs_call(api, route, ids) for route in routes if changes_for_anyone(route)])
+
+    wanted = {f"{route.method} {pattern(route)} as {fill(route, ids)}": expected(route) for route in routes}
+    assert {call: (got, wanted[call]) for call, got in answers.items() if got != wanted[call]} == {}
+    assert model_server.requests[asked:] == []  # none of bob's calls reached the model
+    open_task = await api.get(f"/v1/tasks/{ids.platform_task_id}", headers=ALICE)
+    assert (await open_task.json())["data"]["acceptor"] == "bob"  # his accept took it
 
 
 async def test_the_same_calls_reach_the_owners_objects(
@@ -197,6 +295,7 @@ async def test_another_users_ids_in_bodies_are_not_found(
 ) -> None:
     ids = await make_alice(api, model_server)
     before = await alice_state(api, ids)
+    asked = len(model_server.requests)
 
     message = await api.post(
         "/api/v1/messages", json={"message": "x", "conversation_id": ids.conversation_id}, headers=BOB
@@ -206,12 +305,14 @@ async def test_another_users_ids_in_bodies_are_not_found(
         json={"message": "x", "conversation_id": ids.conversation_id},
         headers=BOB,
     )
-    a2a: dict[str, Any] = {}
-    for method in ("GetTask", "CancelTask"):
-        rpc = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"id": ids.task_id}}
-        a2a[method] = (await (await api.post("/a2a", json=rpc, headers=BOB)).json())["error"]["code"]
+    a2a: dict[tuple[str, str], Any] = {}
+    for task_id in (ids.task_id, ids.transaction_id):  # an order's id is its task's
+        for method in ("GetTask", "CancelTask"):
+            rpc = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"id": task_id}}
+            answer = await (await api.post("/a2a", json=rpc, headers=BOB)).json()
+            a2a[task_id, method] = answer["error"]["code"]
 
     assert (message.status, invoke.status) == (404, 404)
-    assert a2a == {"GetTask": -32001, "CancelTask": -32001}  # TaskNotFoundError
+    assert set(a2a.values()) == {-32001} and len(a2a) == 4  # TaskNotFoundError
     assert await alice_state(api, ids) == before
-    assert model_server.requests[1:] == []
+    assert model_server.requests[asked:] == []
