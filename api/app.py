@@ -99,6 +99,8 @@ from sandbox.pool import WarmPool
 
 __all__ = ["Resources", "create_app", "open_resources", "start_services"]
 
+MAX_REQUEST_LINE_BYTES = 16 * 1024
+
 log = structlog.get_logger(__name__)
 
 
@@ -221,6 +223,10 @@ def create_app(settings: Settings) -> web.Application:
             idempotency_middleware,
         ],
         client_max_size=settings.max_request_bytes,
+        # Request lines up to 16 KiB (aiohttp: 8190 bytes): a query at its documented limits, sent as
+        # percent-encoded UTF-8 (12 bytes a character), must reach validation and get a JSON 400
+        # with a reason, not the HTTP parser's plain-text one.
+        handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES},
     )
     app[SETTINGS] = settings
     setup_rate_limits(app)

@@ -31,7 +31,7 @@ class FeedQuery(BaseModel):
 
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="Items per page (at most 100).")
     cursor: str | None = Field(
-        None, min_length=1, max_length=2_000, description="The next_cursor of the previous page."
+        None, min_length=1, max_length=1_024, description="The next_cursor of the previous page."
     )
 
 

@@ -129,7 +129,9 @@ class OpenAPIRegistry:
         keyed = op.method in _IDEMPOTENT_METHODS and not op.request_raw
         codes = (
             set(op.errors)
-            | ({400} if op.request is not None else set())
+            | (
+                {400} if op.request is not None or op.query is not None else set()
+            )  # bodies and queries are validated
             | (set() if op.public else {401})
             | ({400, 409, 422} if keyed else set())
             | {429}
