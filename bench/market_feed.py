@@ -62,7 +62,15 @@ async def seed(store: Store, items: int) -> None:
                 }
                 for i in range(OWNERS)
             ]
-            + [{"id": CALLER, "kind": "registered", "nickname": CALLER, "created_at": now, "trust_score": 0.5}],
+            + [
+                {
+                    "id": CALLER,
+                    "kind": "registered",
+                    "nickname": CALLER,
+                    "created_at": now,
+                    "trust_score": 0.5,
+                }
+            ],
         )
         await set_capabilities(conn, CALLER, CALLER_TAGS)
     for start in range(0, items, CHUNK):
