@@ -29,6 +29,7 @@ from api.web.keys import (
     IDEMPOTENCY,
     MODELS,
     ORDERS,
+    STORE,
     USER,
 )
 from api.web.openapi import OpenAPIRegistry, Operation
@@ -78,8 +79,18 @@ class ListQuery(BaseModel):
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="Items per page (at most 100).")
 
 
+class RatedCapability(Capability):
+    rating: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The trust score (0-1, as on GET /v1/agents) of the node that delivers it: its "
+        "owner's node, or for a global capability its house agent; null when there is no such node.",
+    )
+
+
 class CapabilityPage(BaseModel):
-    items: list[Capability]
+    items: list[RatedCapability]
     total: int
     page: int
     page_size: int
@@ -129,6 +140,18 @@ def envelope_response(data: BaseModel, status: int = 200) -> web.Response:
     )
 
 
+async def rated(request: web.Request, capabilities: list[Capability]) -> list[RatedCapability]:
+    """The capabilities with their ratings, read in one query for all of them."""
+    scores = await request.app[STORE].nodes.trust_scores([c.owner or c.id for c in capabilities])
+    answer = []
+    for capability in capabilities:
+        found = scores.get(capability.owner or capability.id)
+        # A global capability's node is its house agent, unless a user's node took the id first.
+        delivered = found is not None and (capability.owner is not None or found[0] == "house")
+        answer.append(RatedCapability(**dict(capability), rating=found[1] if found and delivered else None))
+    return answer
+
+
 async def list_capabilities(request: web.Request) -> web.Response:
     query = parse_query(request, ListQuery)
     items = await request.app[CAPABILITIES].available(request[USER], query.category)
@@ -136,7 +159,7 @@ async def list_capabilities(request: web.Request) -> web.Response:
     page = items[start : start + query.page_size]
     return envelope_response(
         CapabilityPage(
-            items=page,
+            items=await rated(request, page),
             total=len(items),
             page=query.page,
             page_size=query.page_size,
@@ -147,13 +170,14 @@ async def list_capabilities(request: web.Request) -> web.Response:
 
 async def get_capability(request: web.Request) -> web.Response:
     capability = await request.app[CAPABILITIES].get(request[USER], request.match_info["capability_id"])
-    return envelope_response(capability.shown_to(request[USER]))
+    return envelope_response((await rated(request, [capability.shown_to(request[USER])]))[0])
 
 
 async def create_capability(request: web.Request) -> web.Response:
     spec = await parse_body(request, NewCapability)
     request.app[MODELS].get(spec.model_key)  # an unknown model key is a 400 now, not at every invoke
-    return envelope_response(await request.app[CAPABILITIES].create(request[USER], spec), status=201)
+    created = await request.app[CAPABILITIES].create(request[USER], spec)
+    return envelope_response((await rated(request, [created]))[0], status=201)
 
 
 async def delete_capability(request: web.Request) -> web.Response:
@@ -238,7 +262,7 @@ def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> 
             "Create a capability of your own: private (yours only) or public, with a price per order",
             tag,
             request=NewCapability,
-            response=Envelope[Capability],
+            response=Envelope[RatedCapability],
             status=201,
             errors=(409,),
             error_model=EnvelopeError,
@@ -254,7 +278,7 @@ def setup_capability_routes(app: web.Application, registry: OpenAPIRegistry) -> 
             f"{PREFIX}/{{capability_id}}",
             "A capability",
             tag,
-            response=Envelope[Capability],
+            response=Envelope[RatedCapability],
             errors=(404,),
             error_model=EnvelopeError,
         ),

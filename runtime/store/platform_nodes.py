@@ -170,6 +170,17 @@ class NodeQueries:
             capabilities = await _capabilities_of(conn, [row.id for row in rows])
         return [NodeRecord(**row._mapping, capabilities=capabilities.get(row.id, [])) for row in rows], total
 
+    async def trust_scores(self, node_ids: Sequence[str]) -> dict[str, tuple[NodeKind, float]]:
+        """Each existing node's kind and trust score, in one query (a page's capabilities' ratings)."""
+        if not node_ids:
+            return {}
+        statement = select(nodes.c.id, nodes.c.kind, nodes.c.trust_score).where(
+            nodes.c.id.in_(sorted(set(node_ids)))
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        return {row.id: (row.kind, float(row.trust_score)) for row in rows}
+
     async def node_for_key(self, key_hash: str) -> str | None:
         async with self._db.connect() as conn:
             found = await conn.execute(select(api_keys.c.node_id).where(api_keys.c.key_hash == key_hash))

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from api.web.keys import STORE
 from runtime.store.capability_orders import NewOrder
+from runtime.store.platform_nodes import set_trust
 from tests.api.conftest import ClientMaker
 from tests.conftest import assert_ledger_balanced
 from tests.fakes import Error, Hang, Reply, ScriptedModelServer
@@ -133,6 +134,33 @@ async def test_a_public_capability_is_listed_for_everyone_without_its_prompt(
     for price in (-1, 0.001, "5", True):
         body = {"id": "p", "name": "p", "visibility": "public", "price": price}
         await refused(await market.post("/api/v1/capabilities", json=body, headers=CAROL), 400)
+
+
+async def test_a_capability_is_rated_with_its_owners_trust_score(
+    market: TestClient[Any, Any],
+) -> None:
+    """``rating`` is the trust score of the node delivering it: 0.5 for a new node, then as rated."""
+    store = market.app[STORE]
+
+    async def ratings(headers: dict[str, str]) -> dict[str, Any]:
+        page = await data(
+            await market.get("/api/v1/capabilities", params={"page_size": 100}, headers=headers)
+        )
+        return {c["id"]: c["rating"] for c in page["items"]}
+
+    bob = await store.nodes.get_node("bob")
+    assert bob is not None and bob.trust_score == 0.5
+    listed = await ratings(ALICE)
+    assert listed[CAP] == 0.5
+    # A global capability is rated as its house agent.
+    house = await store.nodes.get_node("general")
+    assert house is not None and house.kind == "house" and listed["general"] == house.trust_score
+    async with store.transaction() as conn:
+        await set_trust(conn, "bob", 0.8, 3)
+    assert (await ratings(CAROL))[CAP] == 0.8
+    assert (await data(await market.get(f"/api/v1/capabilities/{CAP}", headers=ALICE)))["rating"] == 0.8
+    assert (await data(await market.get(f"/api/v1/capabilities/{CAP}", headers=BOB)))["rating"] == 0.8
+    assert (await publish(market, "bob-second"))["rating"] == 0.8
 
 
 async def test_a_completed_order_pays_the_owner(
