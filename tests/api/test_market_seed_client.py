@@ -2,12 +2,15 @@
 
 tests/seed_clients/seed_000_market.py holds the guide's code as written (only its host comes from
 the environment); it runs as a separate process with ``X-Api-Key`` + ``X-Platform-User-Id`` as the
-guide sends them, buying a capability another user published, on both engines.
+guide sends them, buying a capability another user published, then drafting a task with
+``stream_ai_create`` (the scripted model's reply, the validated draft, the end line), on both engines.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -21,7 +24,7 @@ from tests.served_worker import SEED_CLIENTS, run_seed_client
 pytestmark = pytest.mark.both_engines
 
 SEED_CLIENT = SEED_CLIENTS / "seed_000_market.py"
-CAPABILITY = {
+CAPABILITY: dict[str, Any] = {
     "id": "cap_ocr_invoice_v1",
     "name": "Invoice OCR",
     "category": "ocr",
@@ -30,6 +33,14 @@ CAPABILITY = {
     "visibility": "public",
     "price": 25,
 }
+DRAFT = {
+    "title": "Sales analysis report",
+    "description": "Analyse last quarter's sales data and report the three fastest-growing lines",
+    "required_capabilities": ["data_analysis"],
+    "budget": 120.5,
+    "deadline": "2099-01-31T18:00:00Z",
+}
+DRAFT_REPLY = "Here is the draft:\n" + json.dumps(DRAFT) + "\nGood luck!"
 
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -41,7 +52,8 @@ async def test_the_guides_functions_and_demo_run_unchanged(
 ) -> None:
     base, _ = await start_worker(AGENT_API_KEYS="buyer:tok-buyer,seller:tok-seller")
     answer = Reply("Invoice total: 42.00 EUR")
-    model.extend([answer, answer])  # the demo's order and the harness's
+    # The demo's order and the harness's, then the draft of stream_ai_create (called last).
+    model.extend([answer, answer, Reply(DRAFT_REPLY)])
     seller = {"X-Api-Key": "tok-seller", "X-Platform-User-Id": "seller"}
     created = await asyncio.to_thread(_post, f"{base}/api/v1/capabilities", CAPABILITY, seller)
     assert created["code"] == 0, created
@@ -54,6 +66,8 @@ async def test_the_guides_functions_and_demo_run_unchanged(
     }
     out = await run_seed_client([sys.executable, str(SEED_CLIENT)], env, timeout=120)
     lines = out.splitlines()
+    drafted = [ast.literal_eval(line) for line in lines[lines.index("ai-create:") + 1 :]]
+    lines = lines[: lines.index("ai-create:")]
     assert lines[:3] == ["community-stats code: 0", "capabilities code: 0 total: 4", "feed code: 0"]
     assert lines[3].startswith("transaction code: 0 idempotency: ")
     assert lines[4].startswith("stats keys: ")
@@ -66,3 +80,12 @@ async def test_the_guides_functions_and_demo_run_unchanged(
     assert lines[-3] == "wallet: 950 0 50"
     assert lines[-2] == "feed items: 1"  # the one public capability (no open tasks)
     assert lines[-1] == "unknown transaction: 404"
+
+    # stream_ai_create prints each data: line as it parsed it: the reply's text in pieces, the
+    # validated draft, the end line (not published: no task id).
+    texts = [chunk for chunk in drafted if chunk["type"] == "text"]
+    assert "".join(chunk["text"] for chunk in texts) == DRAFT_REPLY
+    assert drafted[len(texts) :] == [
+        {"type": "draft", "draft": DRAFT | {"assignee": None}},
+        {"type": "end", "task_id": None},
+    ]

@@ -1,6 +1,6 @@
 """The client guide's REST functions and demo script (httpx), verbatim: community stats, the
 capability list, orders with an idempotency key, parse_response, the feed cursor, ``main()`` of
-``uumit_demo.py``, and ``a2a_rpc`` / ``subscribe_task`` following an order.
+``uumit_demo.py``, ``a2a_rpc`` / ``subscribe_task`` following an order, and ``stream_ai_create``.
 
 Only the harness differs: BASE_URL (the guide's fixed host) comes from the environment, as the
 guide's own demo reads UUMIT_*; the harness calls the functions and prints what they returned.
@@ -199,6 +199,19 @@ def subscribe_task(client: httpx.Client, task_id: str):
     return None
 
 
+def stream_ai_create(client: httpx.Client, description: str):
+    """流式消费 AI 辅助创建任务"""
+    with client.stream(
+        "POST",
+        "/api/v1/tasks/ai-create",
+        json={"description": description},
+    ) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                chunk = json.loads(line[6:])
+                print(chunk)
+
+
 # --- harness -----------------------------------------------------------------------------------
 
 main()
@@ -230,3 +243,5 @@ with httpx.Client(base_url=BASE_URL, headers=headers, timeout=15.0) as client:
         parse_response(client.get("/api/v1/transactions/nope"))
     except httpx.HTTPStatusError as e:
         print("unknown transaction:", e.response.status_code)
+    print("ai-create:")
+    stream_ai_create(client, "Analyse last quarter's sales data, budget 120.5, due by month end")
