@@ -17,7 +17,6 @@ before the crash still pays.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -26,9 +25,10 @@ import structlog
 
 from runtime.engine.events import RunCanceled, RunCompleted, RunFailed
 from runtime.features.capability_runs import CapabilityRuns
-from runtime.store import Store, StoredEvent
+from runtime.platform.run_watchers import RunWatchers
+from runtime.store import Store
 from runtime.store.platform_tasks import TaskRow
-from runtime.tasks.follow import follow
+from runtime.tasks.follow import FinalEvent, final_event
 from runtime.tasks.manager import TaskManager
 from runtime.workspaces.files import WorkspaceFiles
 from runtime.workspaces.records import Workspaces
@@ -36,8 +36,6 @@ from runtime.workspaces.records import Workspaces
 __all__ = ["HouseAgents", "house_agent_ids"]
 
 log = structlog.get_logger(__name__)
-
-_Final = RunCompleted | RunFailed | RunCanceled
 
 
 async def house_agent_ids(store: Store, capability_ids: Iterable[str]) -> list[str]:
@@ -67,7 +65,7 @@ class HouseAgents:
         self._tasks = tasks
         self._workspaces = workspaces
         self._clock = clock
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers = RunWatchers()
 
     def is_house(self, node_id: str) -> bool:
         return node_id in self._ids
@@ -82,15 +80,13 @@ class HouseAgents:
         run_id = started.record.id
         await self._platform.set_run(task.id, run_id)
         log.info("house_task_started", task_id=task.id, agent=task.acceptor, run_id=run_id)
-        watcher = asyncio.create_task(self._watch(task, run_id), name=f"house-{task.id}")
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
+        self._watchers.spawn(self._watch(task, run_id), name=f"house-{task.id}")
 
     async def reconcile(self) -> int:
         """At start-up: settle the house tasks a stopped worker left in progress; how many."""
         settled = 0
         for task in await self._platform.in_progress_by(sorted(self._ids)):
-            final = None if task.run_id is None else await self._final_event(task.run_id, within=0.0)
+            final = None if task.run_id is None else await final_event(self._tasks, task.run_id, within=0.0)
             if await self._settle(task, task.run_id, final, "the worker stopped before the run finished"):
                 settled += 1
         if settled:
@@ -99,29 +95,20 @@ class HouseAgents:
 
     async def aclose(self) -> None:
         """Stop watching (a run still going is settled by the next start-up's reconcile)."""
-        for watcher in list(self._watchers):
-            watcher.cancel()
-        for watcher in list(self._watchers):
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await self._watchers.aclose()
 
     async def _watch(self, task: TaskRow, run_id: str) -> None:
         try:
-            final = await self._final_event(run_id, within=None)
+            final = await final_event(self._tasks, run_id, within=None)
             await self._settle(task, run_id, final, "the run ended without a final event")
         except asyncio.CancelledError:
             raise
         except Exception:  # logged; the next start-up's reconcile settles the task
             log.exception("house_task_watch_failed", task_id=task.id, run_id=run_id)
 
-    async def _final_event(self, run_id: str, within: float | None) -> _Final | None:
-        final = None
-        async for item in follow(self._tasks, run_id, within=within):
-            if isinstance(item, StoredEvent) and isinstance(item.event, _Final):
-                final = item.event
-        return final
-
-    async def _settle(self, task: TaskRow, run_id: str | None, final: _Final | None, missing: str) -> bool:
+    async def _settle(
+        self, task: TaskRow, run_id: str | None, final: FinalEvent | None, missing: str
+    ) -> bool:
         assert task.acceptor is not None
         now = self._clock()
         if run_id is not None and isinstance(final, RunCompleted):

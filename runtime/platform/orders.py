@@ -22,7 +22,6 @@ refunded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -36,9 +35,10 @@ from runtime.errors import AgentWorkerError, InputError, NotFoundError
 from runtime.features.capabilities import Capabilities
 from runtime.features.capability_runs import CapabilityRuns, Surface
 from runtime.platform.money import CreditsOut
-from runtime.store import Store, StoredEvent
+from runtime.platform.run_watchers import RunWatchers
+from runtime.store import Store
 from runtime.store.capability_orders import NewOrder, OrderRow, OrderStatus
-from runtime.tasks.follow import follow
+from runtime.tasks.follow import FinalEvent, final_event
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import StartedTask
 from runtime.workspaces.records import DEFAULT_WORKSPACE
@@ -46,8 +46,6 @@ from runtime.workspaces.records import DEFAULT_WORKSPACE
 __all__ = ["Order", "OrderPage", "OrderRequest", "Orders"]
 
 log = structlog.get_logger(__name__)
-
-_Final = RunCompleted | RunFailed | RunCanceled
 
 
 class OrderRequest(BaseModel):
@@ -109,7 +107,7 @@ class Orders:
         self._runs = runs
         self._tasks = tasks
         self._clock = clock
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers = RunWatchers()
 
     async def start(
         self,
@@ -186,9 +184,7 @@ class Orders:
             await self._orders.settle(order.id, "failed", f"the task could not start: {e}", self._clock())
             raise type(e)(f"{e} (order {order.id} failed, its price refunded)") from e
         await self._orders.mark_running(order.id, self._clock())
-        watcher = asyncio.create_task(self._watch(order.id), name=f"order-{order.id}")
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
+        self._watchers.spawn(self._watch(order.id), name=f"order-{order.id}")
         log.info("order_placed", order_id=order.id, buyer=buyer, seller=order.seller, amount=order.amount)
         return await self.get(buyer, order.id), started
 
@@ -213,7 +209,8 @@ class Orders:
         """At start-up: settle the orders a stopped worker left open; how many."""
         settled = 0
         for row in await self._orders.unsettled():
-            if await self._settle(row.id, await self._final_event(row.id, within=0.0)):
+            # None also when no task has this id: the worker stopped between paying and starting it.
+            if await self._settle(row.id, await final_event(self._tasks, row.id, within=0.0)):
                 settled += 1
         if settled:
             log.warning("orders_reconciled", count=settled)
@@ -221,28 +218,17 @@ class Orders:
 
     async def aclose(self) -> None:
         """Stop watching (an order still running is settled by the next start-up's reconcile)."""
-        for watcher in list(self._watchers):
-            watcher.cancel()
-        for watcher in list(self._watchers):
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await self._watchers.aclose()
 
     async def _watch(self, order_id: str) -> None:
         try:
-            await self._settle(order_id, await self._final_event(order_id, within=None))
+            await self._settle(order_id, await final_event(self._tasks, order_id, within=None))
         except asyncio.CancelledError:
             raise
         except Exception:  # logged; the next start-up's reconcile settles the order
             log.exception("order_watch_failed", order_id=order_id)
 
-    async def _final_event(self, task_id: str, within: float | None) -> _Final | None:
-        final = None  # also when no task has this id: the worker stopped between paying and starting it
-        async for item in follow(self._tasks, task_id, within=within):
-            if isinstance(item, StoredEvent) and isinstance(item.event, _Final):
-                final = item.event
-        return final
-
-    async def _settle(self, order_id: str, final: _Final | None) -> bool:
+    async def _settle(self, order_id: str, final: FinalEvent | None) -> bool:
         status: Literal["completed", "failed", "canceled"]
         match final:
             case RunCompleted():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from runtime.engine.events import FINAL_EVENT_TYPES
+from runtime.engine.events import FINAL_EVENT_TYPES, RunCanceled, RunCompleted, RunFailed
 from runtime.errors import NotFoundError
 from runtime.store import RunRecord, Store, StoredEvent
 from runtime.tasks.manager import TaskManager
@@ -23,7 +23,9 @@ __all__ = [
     "HEARTBEAT",
     "PAGE_SIZE",
     "EventPage",
+    "FinalEvent",
     "Heartbeat",
+    "final_event",
     "find_task",
     "follow",
     "read_page",
@@ -108,3 +110,18 @@ async def follow(
                 yield stored
                 return
             yield stored
+
+
+FinalEvent = RunCompleted | RunFailed | RunCanceled
+
+
+async def final_event(tasks: TaskManager, task_id: str, within: float | None) -> FinalEvent | None:
+    """The task's final event, following its log for up to ``within`` seconds (``None``: until it ends).
+
+    None when the log has no final event by then, also when no task has this id.
+    """
+    final = None
+    async for item in follow(tasks, task_id, within=within):
+        if isinstance(item, StoredEvent) and isinstance(item.event, FinalEvent):
+            final = item.event
+    return final
