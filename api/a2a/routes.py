@@ -100,8 +100,9 @@ async def _view(request: web.Request, record: RunRecord, upto: int | None = None
 
 async def _follow(request: web.Request, view: TaskView) -> AsyncGenerator[StoredEvent | None, None]:
     """The events after ``view`` until the task ends (the caller applies each); None: a keep-alive."""
-    if view.ended:
-        return  # its final event is in the view already
+    if view.ended:  # its final event is in the view already; the task may still be letting go of its slot
+        await request.app[TASKS].wait_finished(view.id)
+        return
     async for item in follow(request.app[TASKS], view.id, view.next_offset):
         yield None if isinstance(item, Heartbeat) else item
 
