@@ -48,8 +48,10 @@ __all__ = [
     "platform_trust_ratings",
     "prompts",
     "runs",
+    "shared_secrets",
     "task_capabilities",
     "task_origins",
+    "worker_instances",
     "workspaces",
 ]
 
@@ -75,8 +77,32 @@ runs = Table(
     # under the run row's lock, so concurrent writers neither repeat nor skip an offset; on SQLite
     # (one writer) a trigger keeps it equal to MAX(seq) + 1.
     Column("next_offset", Integer, nullable=False, server_default=text("0")),
+    # The worker instance running the run while it is active: the run's lease is that worker's
+    # (worker_instances), so one heartbeat renews every run a worker holds.
+    Column("worker_id", Text),
     Index("runs_owner", "owner", "created_at"),
     Index("runs_conversation", "conversation_id"),
+    Index("runs_worker", "worker_id", "status"),
+)
+
+worker_instances = Table(
+    "worker_instances",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("started_at", Timestamp, nullable=False),
+    Column("heartbeat_at", Timestamp, nullable=False),
+    # Past this time the instance counts as gone: its runs are ended and its containers reaped.
+    Column("lease_expires_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+shared_secrets = Table(
+    "shared_secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 events = Table(
