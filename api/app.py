@@ -90,6 +90,7 @@ from runtime.platform.trust import Trust
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
+from runtime.tasks.leases import WorkerLease
 from runtime.tasks.requests import TaskStarter
 from runtime.workspaces.records import Workspaces
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
@@ -118,12 +119,7 @@ class Resources:
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Opened in this order, closed in reverse; a failure closes what was opened before it."""
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(Store.open(settings.database))
-        interrupted = await store.fail_interrupted_runs(
-            "interrupted: the worker stopped before the run finished"
-        )
-        if interrupted:
-            log.warning("runs_interrupted", count=len(interrupted), run_ids=interrupted)
+        store = await stack.enter_async_context(Store.open(settings.database, settings.worker_instance))
 
         client = await asyncio.to_thread(docker.from_env)
         stack.push_async_callback(asyncio.to_thread, client.close)
@@ -138,6 +134,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             orphans_removed=reaped,
         )
 
+        # The lease ends what this instance's last process left running (and, on a shared
+        # database, what dead workers left) before this worker serves; given up last at shutdown.
+        lease = WorkerLease(store, settings.worker_instance, settings.lease_settings(), sandboxes.reap_orphans)
+        await stack.enter_async_context(lease.held())
         pool = await stack.enter_async_context(WarmPool(sandboxes, settings.sandbox_pool_size))
 
         models = ModelRegistry(settings.registered_models(), settings.default_model)
@@ -167,7 +167,14 @@ async def start_services(
     task_sandboxes = WorkspaceSandboxes(resources.sandboxes, settings.workspace_idle_timeout)
     stack.push_async_callback(task_sandboxes.aclose)
     app[CONVERSATIONS] = conversations = Conversations(store)
-    app[TASKS] = tasks = TaskManager(store, conversations, task_sandboxes, settings.task_limits())
+    lease = settings.lease_settings()
+    app[TASKS] = tasks = TaskManager(
+        store,
+        conversations,
+        task_sandboxes,
+        settings.task_limits(),
+        elsewhere_wait=lease.lease_seconds + 2 * lease.heartbeat_seconds,
+    )
     app[TASK_STARTER] = starter = TaskStarter(
         workspaces, conversations, library, models, tasks, settings.loop_settings()
     )
@@ -183,8 +190,10 @@ async def start_services(
     app[WALLETS] = Wallets(store)
     app[TRUST] = Trust(store)
     app[MEMORY] = SharedMemory(store)
-    # The cursor secret sits in the data directory so cursors outlive a restart.
-    app[FEED] = Feed(store, CursorSigner(load_secret(settings.data_dir / "feed-cursor.key")))
+    # The cursor secret is the database's, so every worker on it accepts the others' cursors; the
+    # data directory's key (the secret before there could be several workers) seeds it.
+    secret = await store.secrets.ensure("feed-cursor", load_secret(settings.data_dir / "feed-cursor.key"))
+    app[FEED] = Feed(store, CursorSigner(secret))
     house_ids = await house_agent_ids(store, (c.id for c in capabilities.global_ones()))
     house = HouseAgents(store, house_ids, capability_runs, tasks, workspaces)
     await house.reconcile()  # house tasks a stopped worker left in progress: settled before serving

@@ -38,6 +38,7 @@ from runtime.features.capabilities import (
 from runtime.features.library import NAME_PATTERN
 from runtime.features.rate_limits import RateLimit
 from runtime.platform.config import PlatformConfig
+from runtime.tasks.leases import LeaseConfig
 from runtime.tasks.manager import TaskLimits
 from runtime.workspaces.records import WorkspaceConfig
 from sandbox.base import SandboxLimits
@@ -135,7 +136,9 @@ class Settings(BaseSettings):
         description="URL clients reach the worker at, for the A2A agent card; unset: each request's Host.",
     )
     instance_id: str | None = Field(
-        None, description="Names this worker's containers; default derived from the data directory."
+        None,
+        description="Names this worker's containers and its lease; default derived from the data "
+        "directory. Each worker on one database needs its own.",
     )
     task_max_per_user: int = _from(TaskLimits, "max_per_user")
     max_running_tasks: int = _from(TaskLimits, "max_running")
@@ -162,6 +165,8 @@ class Settings(BaseSettings):
         description="Comma-separated Origin values a browser may call /mcp from; any other Origin is a 403.",
     )
     shutdown_grace: float = _from(TaskLimits, "shutdown_grace")
+    worker_lease_seconds: float = _from(LeaseConfig, "lease_seconds")
+    worker_heartbeat_seconds: float = _from(LeaseConfig, "heartbeat_seconds")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
     max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1, description="Largest file accepted by the files API."
@@ -325,6 +330,9 @@ class Settings(BaseSettings):
                 output_limit=self.output_limit,
             ),
         )
+
+    def lease_settings(self) -> LeaseConfig:
+        return LeaseConfig(lease_seconds=self.worker_lease_seconds, heartbeat_seconds=self.worker_heartbeat_seconds)
 
     def task_limits(self) -> TaskLimits:
         return TaskLimits(

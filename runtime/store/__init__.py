@@ -35,6 +35,7 @@ from runtime.store.platform_trust import TrustQueries
 from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
 from runtime.store.task_origins import TaskOriginQueries
 from runtime.store.wakeups import Wakeups
+from runtime.store.workers import SharedSecrets, WorkerQueries
 from runtime.store.workspaces import WorkspaceQueries
 
 __all__ = [
@@ -52,8 +53,8 @@ __all__ = [
 class Store(RunEvents):
     """Runs and events (the inherited methods), and one query object per other aggregate."""
 
-    def __init__(self, db: Database, wakeups: Wakeups) -> None:
-        super().__init__(db, wakeups)
+    def __init__(self, db: Database, wakeups: Wakeups, instance: str | None = None) -> None:
+        super().__init__(db, wakeups, instance)
         self.dialect: Dialect = db.dialect
         self.conversations = ConversationQueries(db)
         self.workspaces = WorkspaceQueries(db)
@@ -70,6 +71,8 @@ class Store(RunEvents):
         self.platform_memory = MemoryQueries(db)
         self.search = SearchQueries(db)
         self.feed = FeedQueries(db)
+        self.workers = WorkerQueries(db)
+        self.secrets = SharedSecrets(db)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, for the store functions that take a connection (the platform's)."""
@@ -77,10 +80,11 @@ class Store(RunEvents):
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, target: str | Path) -> AsyncIterator[Store]:
+    async def open(cls, target: str | Path, instance: str | None = None) -> AsyncIterator[Store]:
         """The store at ``target`` (a SQLite file's path, or a database URL), migrated to this code.
 
         ``postgresql://...`` is PostgreSQL through asyncpg; ``sqlite:///path`` or a path is SQLite.
+        ``instance``: the worker instance whose runs this store creates (their lease holder).
         """
         url = database_url(target)
         async with AsyncExitStack() as stack:
@@ -89,7 +93,7 @@ class Store(RunEvents):
             wakeups = Wakeups()
             if db.dialect == "postgresql":
                 await stack.enter_async_context(wakeups.listening(url))
-            yield cls(db, wakeups)
+            yield cls(db, wakeups, instance)
 
 
 async def migrate_database(target: str | Path) -> str:

@@ -30,11 +30,11 @@ from sqlalchemy import ColumnElement, Integer, and_, bindparam, cast, func, inse
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 
-from runtime.engine.events import Event, RunFailed, Usage, event_adapter
+from runtime.engine.events import FINAL_EVENT_TYPES, Event, RunFailed, Usage, event_adapter
 from runtime.errors import ConflictError, NotFoundError
 from runtime.store.database import Database, Prepared
-from runtime.store.schema import events, runs
-from runtime.store.wakeups import CHANNEL, Wakeups
+from runtime.store.schema import events, runs, worker_instances
+from runtime.store.wakeups import CANCEL_CHANNEL, CHANNEL, CancelHandler, Wakeups, cancel_payload
 
 __all__ = ["ACTIVE", "RunEvents", "RunRecord", "RunStatus", "StoredEvent"]
 
@@ -84,6 +84,11 @@ _FROM_OFFSET = (
 _EVENTS = Prepared(_FROM_OFFSET)
 _EVENTS_LIMITED = Prepared(_FROM_OFFSET.limit(bindparam("limit")))  # SQLite takes no LIMIT NULL
 
+_NOTIFY_CANCEL = Prepared(select(func.pg_notify(CANCEL_CHANNEL, bindparam("payload"))))
+_LAST_EVENT_TYPE = Prepared(
+    select(events.c.type).where(events.c.run_id == bindparam("run_id")).order_by(events.c.seq.desc()).limit(1)
+)
+
 _CHANGE_STATUS = (
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
@@ -127,9 +132,11 @@ _APPEND = {
 class RunEvents:
     """Every query of runs and events; readers wait on :meth:`watch`."""
 
-    def __init__(self, db: Database, wakeups: Wakeups) -> None:
+    def __init__(self, db: Database, wakeups: Wakeups, instance: str | None = None) -> None:
         self._db = db
         self._wakeups = wakeups
+        self.instance = instance
+        """The worker instance whose runs this store creates (``runs.worker_id``); None: no lease."""
 
     def watch(self, run_id: str) -> asyncio.Event:
         """An ``asyncio.Event`` set at the run's next change (an event appended, its status set).
@@ -150,7 +157,7 @@ class RunEvents:
     ) -> RunRecord:
         record = _new_record(run_id, owner, kind, status, workspace_id, conversation_id)
         async with self._db.connect() as conn:
-            await conn.execute(insert(runs).values(record.model_dump()))
+            await conn.execute(insert(runs).values(**record.model_dump(), worker_id=self.instance))
         return record
 
     async def admit_task(
@@ -187,7 +194,7 @@ class RunEvents:
                 )
             if any(row.conversation_id == conversation_id for row in active):
                 raise ConflictError(f"conversation {conversation_id} already has a running task")
-            await conn.execute(insert(runs).values(record.model_dump()))
+            await conn.execute(insert(runs).values(**record.model_dump(), worker_id=self.instance))
         return record
 
     async def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> None:
@@ -276,17 +283,60 @@ class RunEvents:
             for seq, kind, data, created in rows
         ]
 
-    async def fail_interrupted_runs(self, reason: str) -> list[str]:
-        """Mark every run left ``pending``/``running`` by a previous process as failed, with an event."""
-        async with self._db.connect() as conn:
-            run_ids = list((await conn.execute(select(runs.c.id).where(runs.c.status.in_(ACTIVE)))).scalars())
+    async def fail_interrupted_runs(self, reason: str, *, at_start: bool = True) -> list[str]:
+        """End as failed, with a final event, the active runs no live worker holds; their ids.
+
+        Those are the runs of a worker whose lease expired (or whose row is gone), and, at start-up
+        (``at_start``), the ones this instance's previous process left and the ones no worker ever
+        held (written before leases existed). A worker's own live runs, and other live workers',
+        are never touched. The runs are claimed first, in one transaction whose ``FOR UPDATE SKIP
+        LOCKED`` lets two workers sweeping at once take disjoint runs; a claimed run is this
+        instance's, so if this worker dies before ending it, the next sweep after its lease finds it.
+        """
+        now = time.time()
+        live = select(worker_instances.c.id).where(worker_instances.c.lease_expires_at >= now)
+        orphaned: ColumnElement[bool] = runs.c.worker_id.not_in(live)
+        if at_start:
+            orphaned = or_(orphaned, runs.c.worker_id.is_(None), runs.c.worker_id == self.instance)
+        elif self.instance is not None:
+            orphaned = and_(orphaned, runs.c.worker_id != self.instance)
+        async with self._db.transaction() as conn:
+            run_ids = list(
+                (
+                    await conn.execute(
+                        select(runs.c.id)
+                        .where(runs.c.status.in_(ACTIVE), orphaned)
+                        .order_by(runs.c.created_at)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            if run_ids:
+                await conn.execute(update(runs).where(runs.c.id.in_(run_ids)).values(worker_id=self.instance))
         for run_id in run_ids:
+            await self._end_interrupted(run_id, reason)
+        return run_ids
+
+    async def _end_interrupted(self, run_id: str, reason: str) -> None:
+        # A worker that died between its run's final event and its status wrote the event already.
+        last = await self._db.fetch(_LAST_EVENT_TYPE, {"run_id": run_id})
+        if not last or last[0][0] not in FINAL_EVENT_TYPES:
             iterations = await self._max_iteration(run_id)
             await self.append(
                 run_id, RunFailed(error=reason, response="", iterations=iterations, usage=Usage())
             )
-            await self.set_status(run_id, "failed", reason)
-        return run_ids
+        await self.set_status(run_id, "failed", reason)
+
+    async def request_cancel(self, run_id: str, reason: str) -> None:
+        """Ask the worker running ``run_id`` to cancel it (PostgreSQL: ``NOTIFY``; no answer)."""
+        if self._db.dialect == "sqlite":  # one process: the handler is this process's
+            self._wakeups.cancel_requested(run_id, reason)
+            return
+        await self._db.fetch(_NOTIFY_CANCEL, {"payload": cancel_payload(run_id, reason)})
+
+    def on_cancel_request(self, handler: CancelHandler) -> None:
+        """Call ``handler(run_id, reason)`` for every cancel request sent by any worker."""
+        self._wakeups.on_cancel = handler
 
     async def _max_iteration(self, run_id: str) -> int:
         iteration: ColumnElement[Any]

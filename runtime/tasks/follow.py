@@ -90,7 +90,7 @@ async def follow(
     """
     deadline = None if within is None else time.monotonic() + within
     while True:
-        active = tasks.is_active(task_id)
+        active = await tasks.running(task_id)
         hold = heartbeat if active else 0.0
         expired = False
         if deadline is not None:

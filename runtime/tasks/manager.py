@@ -7,6 +7,11 @@ the worker; tasks beyond that wait as ``pending`` (queued, never rejected).
 Every event goes to the store first, which then wakes the pollers waiting on that task, so a
 reader never sees an event that is not durable. Cancel cancels the asyncio task: the loop does not catch
 cancellation, so the model stream is dropped and the sandbox kills the running process group.
+
+Several workers may share one PostgreSQL store: a task runs in the worker that admitted it, and
+the others read it from the store. Reading a task another worker runs waits on the store's
+notifications and asks the store whether it is still active; canceling it sends the store's
+cancel request, which that worker's manager acts on (:meth:`TaskManager._cancel_requested`).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from runtime.engine.events import (
 from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
 from runtime.engine.model_client import ChatModel
 from runtime.engine.runs import LazySandbox, StoreSink
-from runtime.errors import UnavailableError
-from runtime.store import RunRecord, RunStatus, Store, StoredEvent
+from runtime.errors import NotFoundError, UnavailableError
+from runtime.store import ACTIVE, RunRecord, RunStatus, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
@@ -97,7 +102,11 @@ class TaskManager:
         conversations: Conversations,
         sandboxes: WorkspaceSandboxes,
         limits: TaskLimits,
+        *,
+        elsewhere_wait: float = 60.0,
     ) -> None:
+        """``elsewhere_wait``: the longest :meth:`cancel` waits for a task another worker runs to end
+        (a dead worker's tasks end once its lease expires, so: at least the lease's length)."""
         self._store = store
         self._conversations = conversations
         self._sandboxes = sandboxes
@@ -107,6 +116,9 @@ class TaskManager:
         self._specs: dict[str, TaskSpec] = {}  # of the active tasks: owner and conversation come from here
         self._cancel_reasons: dict[str, str] = {}
         self._draining = False
+        self._elsewhere_wait = elsewhere_wait
+        self._requested: set[asyncio.Task[bool]] = set()  # cancels asked for by other workers
+        store.on_cancel_request(self._cancel_requested)
 
     # --- starting -----------------------------------------------------------------------------
 
@@ -222,11 +234,55 @@ class TaskManager:
         """Cancel a pending or running task and wait until its final event is written."""
         task = self._tasks.get(task_id)
         if task is None:
-            return False
+            return await self._cancel_elsewhere(task_id, reason)
         self._cancel_reasons.setdefault(task_id, reason)
         task.cancel()
         await asyncio.wait([task])
         return True
+
+    def _cancel_requested(self, task_id: str, reason: str) -> None:
+        if task_id in self._tasks:  # every worker hears every request; the one running it acts
+            request = asyncio.create_task(self.cancel(task_id, reason), name=f"cancel-{task_id}")
+            self._requested.add(request)
+            request.add_done_callback(self._requested.discard)
+
+    async def _cancel_elsewhere(self, task_id: str, reason: str) -> bool:
+        """Ask the worker running the task to cancel it; until it has ended or ``elsewhere_wait``.
+
+        The request is sent again every second: the task may have been admitted by that worker
+        and not yet started when the first one came, and a notification is heard once.
+        """
+        if self._store.dialect == "sqlite":
+            return False  # one process: a task not running here is not running
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._elsewhere_wait
+        asked = False
+        while True:
+            wake = self._store.watch(task_id)
+            if not await self._active_in_store(task_id):
+                return asked
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return True  # asked; its worker, or the lease sweep, ends it
+            await self._store.request_cancel(task_id, reason)
+            asked = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), min(1.0, remaining))
+
+    async def _active_in_store(self, task_id: str) -> bool:
+        try:
+            record = await self._store.get_run(task_id)
+        except NotFoundError:
+            return False
+        return record.status in ACTIVE
+
+    async def running(self, task_id: str) -> bool:
+        """Pending or running, in this worker or (on a shared store) in another."""
+        if task_id in self._tasks:
+            return True
+        if self._store.dialect == "sqlite":
+            return False
+        return await self._active_in_store(task_id)
 
     async def events(self, task_id: str, from_offset: int, limit: int, wait: float) -> list[StoredEvent]:
         """Events from ``from_offset``; with ``wait``, hold until one arrives or the task ends.
@@ -239,7 +295,7 @@ class TaskManager:
             wake = self._store.watch(task_id)
             events = await self._store.events(task_id, from_offset, limit)
             remaining = deadline - asyncio.get_running_loop().time()
-            if events or remaining <= 0 or task_id not in self._tasks:
+            if events or remaining <= 0 or not await self.running(task_id):
                 return events
             try:
                 await asyncio.wait_for(wake.wait(), remaining)
@@ -247,6 +303,7 @@ class TaskManager:
                 return await self._store.events(task_id, from_offset, limit)
 
     def is_active(self, task_id: str) -> bool:
+        """Pending or running in this worker (:meth:`running` also asks the store)."""
         return task_id in self._tasks
 
     async def wait_finished(self, task_id: str) -> None:
@@ -258,6 +315,20 @@ class TaskManager:
         task = self._tasks.get(task_id)
         if task is not None:
             await asyncio.wait([task])  # ``_forget`` runs first: it was the first done-callback added
+            return
+        if self._store.dialect == "sqlite":
+            return
+        # Another worker's task: its status is written right after its final event (or, if that
+        # worker died in between, by the lease sweep).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._elsewhere_wait
+        while True:
+            wake = self._store.watch(task_id)
+            remaining = deadline - loop.time()
+            if not await self._active_in_store(task_id) or remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), remaining)
 
     async def drain(self) -> None:
         """Shutdown: refuse new tasks, give running ones the grace period, then end them as interrupted."""

@@ -206,12 +206,13 @@ class DockerSandboxFactory:
             return f"docker engine unreachable: {type(e).__name__}"
         return None if present else f"sandbox image {self._image} missing"
 
-    async def reap_orphans(self) -> int:
-        """Force-remove every container of this instance, whatever its state; returns how many."""
+    async def reap_orphans(self, instance_id: str | None = None) -> int:
+        """Force-remove every container of this instance (or of ``instance_id``, a worker that
+        died), whatever its state; returns how many."""
         found = await asyncio.to_thread(
             self._client.api.containers,
             all=True,
-            filters={"label": f"{LABEL_INSTANCE}={self._instance_id}"},
+            filters={"label": f"{LABEL_INSTANCE}={instance_id or self._instance_id}"},
         )
         removed = await asyncio.gather(*(self._remove(c["Id"]) for c in found))
         return sum(removed)
