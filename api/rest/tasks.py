@@ -1,4 +1,4 @@
-"""Following a task: offset polling (with long-poll), SSE, cancel.
+"""The caller's tasks: listing them; following one (offset polling with long-poll, SSE); cancel.
 
 A poll answers in the task API's envelope: ``{"success": true, "data": {"status", "events", "next_offset"}}``
 with each event as ``{"offset", "type", "data", "timestamp"}``. Clients loop while
@@ -10,20 +10,74 @@ read every event.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.web.http import MAX_INT, json_model, last_event_id, parse_query
 from api.web.keys import STORE, TASKS, USER
 from api.web.openapi import OpenAPIRegistry, Operation
-from runtime.store import RunRecord, StoredEvent
+from runtime.platform.money import CreditsOut
+from runtime.store import RunRecord, RunStatus, StoredEvent
+from runtime.store.task_summaries import TaskSummaryRow
 from runtime.tasks.follow import PAGE_SIZE, Heartbeat, find_task, follow, read_page
 
 __all__ = ["setup_task_routes"]
 
 MAX_WAIT = 30.0
+MAX_PAGE_SIZE = 100
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: RunStatus | None = Field(
+        None, description="Only tasks in this status: pending, running, completed, failed or canceled."
+    )
+    conversation_id: str | None = Field(None, max_length=100, description="Only this conversation's tasks.")
+    page: int = Field(1, ge=1, le=MAX_INT, description="Page number, from 1.")
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, description="Tasks per page (at most 100).")
+
+    @field_validator("status", "conversation_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `?status=&conversation_id=`: no filter
+
+
+class TaskUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class TaskSummary(BaseModel):
+    task_id: str
+    status: str = Field(description="pending | running | completed | failed | canceled.")
+    conversation_id: str | None
+    workspace_id: str | None
+    capability_id: str | None = Field(description="The capability the task runs, if it was invoked as one.")
+    amount: CreditsOut | None = Field(
+        description="A paid capability order: its price (held, paid or refunded as the order's status "
+        "says; GET /api/v1/transactions/{task_id}). null otherwise."
+    )
+    created_at: float
+    updated_at: float
+    started_at: float | None = Field(description="When it started running; null while pending.")
+    finished_at: float | None = Field(description="When its final event was written; null until then.")
+    duration: float | None = Field(description="Seconds from start to finish, or to now while it runs.")
+    usage: TaskUsage = Field(description="Tokens of its model calls so far.")
+    error: str | None
+
+
+class TaskList(BaseModel):
+    success: bool = True
+    tasks: list[TaskSummary] = Field(description="Newest first.")
+    total: int = Field(description="Tasks matching the filters, on every page.")
+    page: int
+    page_size: int
+    has_more: bool
 
 
 class PollQuery(BaseModel):
@@ -68,6 +122,50 @@ class CancelResponse(BaseModel):
 def _event_out(stored: StoredEvent) -> EventOut:
     data = stored.event.model_dump(mode="json", exclude={"type"})
     return EventOut(offset=stored.offset, type=stored.event.type, data=data, timestamp=stored.timestamp)
+
+
+def _summary(row: TaskSummaryRow, now: float) -> TaskSummary:
+    end = row.finished_at if row.finished_at is not None else now
+    return TaskSummary(
+        task_id=row.id,
+        status=row.status,
+        conversation_id=row.conversation_id,
+        workspace_id=row.workspace_id,
+        capability_id=row.capability_id,
+        amount=row.amount,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration=None if row.started_at is None else max(0.0, end - row.started_at),
+        usage=TaskUsage(
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            total_tokens=row.prompt_tokens + row.completion_tokens,
+        ),
+        error=row.error,
+    )
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    query = parse_query(request, ListQuery)
+    rows, total = await request.app[STORE].task_summaries.page(
+        request[USER],
+        status=query.status,
+        conversation_id=query.conversation_id,
+        offset=(query.page - 1) * query.page_size,
+        limit=query.page_size,
+    )
+    now = time.time()
+    return json_model(
+        TaskList(
+            tasks=[_summary(row, now) for row in rows],
+            total=total,
+            page=query.page,
+            page_size=query.page_size,
+            has_more=(query.page - 1) * query.page_size + len(rows) < total,
+        )
+    )
 
 
 async def _task(request: web.Request) -> RunRecord:
@@ -128,6 +226,21 @@ async def cancel_task(request: web.Request) -> web.Response:
 
 def setup_task_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
     router = app.router
+    registry.add(
+        router,
+        Operation(
+            "GET",
+            "/api/v1/tasks",
+            "List your tasks, newest first",
+            "tasks",
+            query=ListQuery,
+            response=TaskList,
+            errors=(400,),
+            description="Tasks started by messages and capability invokes (not `/chat` runs), with their "
+            "capability, price when paid, times and tokens. Empty `status` or `conversation_id`: no filter.",
+        ),
+        list_tasks,
+    )
     registry.add(
         router,
         Operation(

@@ -5,7 +5,8 @@ One schema (:mod:`~runtime.store.schema`, SQLAlchemy Core), migrated by Alembic 
 modules ask the :class:`Store`, they never write SQL. Runs and their events are the store's own
 methods; every other aggregate is an attribute (``store.conversations``, ``store.workspaces``,
 ``store.library``, ``store.capabilities``, ``store.idempotency``, ``store.context_aliases``,
-``store.task_origins``). How each engine runs statements, and keeps what must be atomic atomic, is
+``store.task_origins``, ``store.task_summaries``). How each engine runs statements, and keeps what
+must be atomic atomic, is
 :mod:`~runtime.store.database`'s part.
 """
 
@@ -34,6 +35,7 @@ from runtime.store.platform_tasks import PlatformTaskQueries
 from runtime.store.platform_trust import TrustQueries
 from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
 from runtime.store.task_origins import TaskOriginQueries
+from runtime.store.task_summaries import TaskSummaryQueries
 from runtime.store.wakeups import Wakeups
 from runtime.store.workers import SharedSecrets, WorkerQueries
 from runtime.store.workspaces import WorkspaceQueries
@@ -64,6 +66,7 @@ class Store(RunEvents):
         self.idempotency = IdempotencyQueries(db)
         self.context_aliases = ContextAliasQueries(db)
         self.task_origins = TaskOriginQueries(db)
+        self.task_summaries = TaskSummaryQueries(db)
         self.nodes = NodeQueries(db)
         self.ledger = LedgerQueries(db)
         self.platform_tasks = PlatformTaskQueries(db)

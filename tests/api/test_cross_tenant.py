@@ -202,6 +202,7 @@ async def alice_state(api: Client, ids: AliceIds) -> list[Any]:
         f"{ws}/conversations",
         f"{ws}/conversations/{ids.ws_conversation_id}",
         f"/api/v1/tasks/{ids.task_id}",
+        "/api/v1/tasks",
         f"{ws}/files",
         f"/api/v1/prompts/{ids.name}",
         f"/api/v1/personalizations/{ids.name}",
@@ -312,6 +313,8 @@ async def test_another_users_ids_in_bodies_are_not_found(
             answer = await (await api.post("/a2a", json=rpc, headers=BOB)).json()
             a2a[task_id, method] = answer["error"]["code"]
 
+    listed = await api.get("/api/v1/tasks", params={"conversation_id": ids.conversation_id}, headers=BOB)
+    assert (await listed.json())["tasks"] == []  # a filter on her conversation finds none of hers
     assert (message.status, invoke.status) == (404, 404)
     assert set(a2a.values()) == {-32001} and len(a2a) == 4  # TaskNotFoundError
     assert await alice_state(api, ids) == before
