@@ -28,6 +28,7 @@ from api.a2a.routes import setup_a2a_routes
 from api.capabilities.feed import setup_feed_routes
 from api.capabilities.routes import setup_capability_routes
 from api.capabilities.transactions import setup_transaction_routes
+from api.console import setup_console, signin_redirect_middleware
 from api.mcp.server import mcp_surface, setup_mcp_routes
 from api.platform import setup_platform_routes
 from api.rest.chat import setup_chat_routes
@@ -227,6 +228,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             request_context_middleware,
             error_middleware,
+            signin_redirect_middleware,  # a console page without credentials: sign in, not a 401
             auth_middleware,
             rate_limit_middleware,
             idempotency_middleware,
@@ -256,6 +258,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_mcp_routes(app, registry)
     setup_a2a_routes(app, registry)
     setup_platform_routes(app, registry)
+    setup_console(app)
     app.cleanup_ctx.append(_lifespan)
     app.on_shutdown.append(_drain_tasks)
     return app

@@ -1,7 +1,9 @@
 """Token authentication: each configured token maps to one API user.
 
 The token comes as ``Authorization: Bearer <token>`` or, as API-key clients send it, as
-``X-Api-Key: <token>``; if both are sent they must name the same user. ``X-Platform-User-Id`` (sent
+``X-Api-Key: <token>``; if both are sent they must name the same user. Without either header, the web
+console's session cookie (:mod:`api.web.session`) carries the token; a request it authenticates
+with an unsafe method must send the session's CSRF token too, else it is refused (403). ``X-Platform-User-Id`` (sent
 by the same clients) is optional; when sent it must be the token's user, else the request is refused, so a client
 configured with one user's id and another user's key fails loudly instead of acting as someone else.
 
@@ -24,8 +26,10 @@ from aiohttp.typedefs import Handler
 
 from api.web.errors import UnauthorizedError
 from api.web.keys import ACCOUNTS, SETTINGS, USER
+from api.web.session import CSRF_HEADER, SAFE_METHODS, read_session
+from runtime.errors import ForbiddenError
 
-__all__ = ["ANONYMOUS", "PUBLIC_PATHS", "USER_ID_HEADER", "auth_middleware", "is_public"]
+__all__ = ["ANONYMOUS", "PUBLIC_PATHS", "USER_ID_HEADER", "auth_middleware", "is_public", "user_of_token"]
 
 ANONYMOUS = "anonymous"
 # The agent card is public by the A2A spec: clients read it to learn how to authenticate.
@@ -41,6 +45,9 @@ PUBLIC_PATHS = frozenset(
         "/v1/auth/login",
         "/api/v1/public/community-stats",
         "/api/v1/public/openapi.json",
+        # The console's sign-in and sign-out check their own form (api/console/signin.py).
+        "/console/signin",
+        "/console/signout",
     }
 )
 PLATFORM_PREFIX = "/v1/"
@@ -49,7 +56,7 @@ USER_ID_HEADER = "X-Platform-User-Id"
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path == "/docs" or path.startswith("/docs/")
+    return path in PUBLIC_PATHS or path == "/docs" or path.startswith(("/docs/", "/console/static/"))
 
 
 def _user_for(token: str, tokens: dict[str, str]) -> str | None:
@@ -72,10 +79,11 @@ def _presented_tokens(request: web.Request) -> list[str]:
     return presented
 
 
-async def _resolve(request: web.Request, token: str, tokens: dict[str, str]) -> str | None:
-    user = _user_for(token, tokens)
-    if user is None and ACCOUNTS in request.app:  # the platform's keys, once start-up made its accounts
-        user = await request.app[ACCOUNTS].node_of_key(token)
+async def user_of_token(app: web.Application, token: str) -> str | None:
+    """The user a token names (a configured token, else a platform node's key); None if unknown."""
+    user = _user_for(token, app[SETTINGS].tokens)
+    if user is None and ACCOUNTS in app:  # the platform's keys, once start-up made its accounts
+        user = await app[ACCOUNTS].node_of_key(token)
     return user
 
 
@@ -88,6 +96,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             request[USER] = ANONYMOUS
         return await handler(request)
     presented = _presented_tokens(request)
+    session = None if presented else read_session(request)
+    if session is not None:
+        presented = [session.key]
     if not presented:
         if anonymous_allowed:
             request[USER] = ANONYMOUS
@@ -95,7 +106,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise UnauthorizedError(
             f"missing credentials: send Authorization: Bearer <token> or {API_KEY_HEADER}: <token>"
         )
-    users = {await _resolve(request, token, tokens) for token in presented}
+    users = {await user_of_token(request.app, token) for token in presented}
     if None in users:
         if anonymous_allowed:
             request[USER] = ANONYMOUS
@@ -108,5 +119,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     claimed = request.headers.get(USER_ID_HEADER)
     if claimed is not None and claimed.strip() != user:
         raise UnauthorizedError(f"{USER_ID_HEADER} is not the user of this token")
+    if (
+        session is not None
+        and request.method not in SAFE_METHODS
+        and not session.accepts(request.headers.get(CSRF_HEADER))
+    ):
+        raise ForbiddenError(f"missing or wrong {CSRF_HEADER} header for this console session")
     request[USER] = user
     return await handler(request)

@@ -1,0 +1,121 @@
+// One task's page: reads its state (GET /api/v1/tasks/{id}), then follows its events over SSE
+// (GET /api/v1/tasks/{id}/events; a dropped stream resumes with Last-Event-ID) into the timeline.
+// Cancel: POST /api/v1/tasks/{id}/cancel. A follow-up goes to the same conversation and opens
+// the new task's page.
+"use strict";
+
+AW.ready(async () => {
+  const { api, fmt, follow } = AW;
+  const root = document.getElementById("task-page");
+  const taskId = root.dataset.taskId;
+  const path = `/api/v1/tasks/${encodeURIComponent(taskId)}`;
+  const $ = (id) => document.getElementById(id);
+  const statusBadge = $("task-status");
+  const cancel = $("cancel-task");
+  const errorBox = $("task-error");
+  const followBox = $("follow-bottom");
+  const timelineBox = $("timeline");
+  let status = null;
+  let stream = null;
+  let tick = null;
+
+  const timeline = new AW.Timeline(timelineBox, {
+    follow: () => followBox.checked,
+    onChange: (summary, pending) => {
+      $("task-iterations").textContent = String(summary.iterations);
+      $("task-tokens").textContent = fmt.tokens(summary.tokens);
+      $("task-events").textContent = String(summary.events);
+      if (summary.status && !summary.final) setStatus(summary.status);
+      if (summary.final) setStatus(summary.final.replace("run_", ""));
+      timelineBox.setAttribute("aria-busy", pending > 0 ? "true" : "false");
+      showDuration();
+    },
+  });
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = !message;
+  }
+
+  function setStatus(next) {
+    if (next === status) return;
+    status = next;
+    statusBadge.textContent = next;
+    statusBadge.className = `status status-${next}`;
+    const active = next === "pending" || next === "running";
+    cancel.disabled = !active;
+    root.dataset.status = next;
+    if (!active) clearInterval(tick);
+  }
+
+  function showDuration() {
+    const s = timeline.summary;
+    if (!s.startedAt) return;
+    const end = s.endedAt || Date.now() / 1000;
+    $("task-duration").textContent = fmt.duration(Math.max(0, end - s.startedAt));
+  }
+
+  const EVENT_TYPES = [
+    "run_started", "status_changed", "iteration_started", "reasoning_chunk", "text_chunk",
+    "model_response", "tool_call", "tool_output", "tool_result", "run_completed", "run_failed", "run_canceled",
+  ];
+
+  let state;
+  try {
+    state = (await api(`${path}?limit=1`)).data;
+  } catch (error) {
+    setStatus("unknown");
+    showError(error.status === 404 ? "No such task (or it is not yours)." : `Could not load the task: ${error.message}`);
+    return;
+  }
+  setStatus(state.status === "running" && state.has_more ? "running" : state.status);
+  $("task-workspace").textContent = state.workspace_id || "—";
+  const conversationId = state.conversation_id;
+  $("follow-up-send").disabled = !conversationId;
+  tick = setInterval(showDuration, 1000);
+
+  stream = follow(`${path}/events`, EVENT_TYPES, (type, event) => timeline.push(event), {
+    onOpen: () => showError(""),
+    onError: (event, closed) => {
+      showError(closed ? "The event stream was refused; reload the page." : "Connection lost; reconnecting…");
+    },
+  });
+  window.addEventListener("pagehide", () => stream && stream.close());
+
+  cancel.addEventListener("click", async () => {
+    cancel.disabled = true;
+    try {
+      const answer = await api(`${path}/cancel`, { method: "POST" });
+      AW.toast(`Task ${answer.status}.`);
+    } catch (error) {
+      AW.toast(`Cancel failed: ${error.message}`, "error");
+      cancel.disabled = false;
+    }
+  });
+
+  const form = $("follow-up");
+  const formError = form.querySelector(".form-error");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const message = $("follow-up-message").value.trim();
+    if (!message) {
+      formError.textContent = "Enter a message.";
+      formError.hidden = false;
+      return;
+    }
+    formError.hidden = true;
+    $("follow-up-send").disabled = true;
+    const workspace = encodeURIComponent(state.workspace_id || "default");
+    try {
+      const started = await api(`/api/v1/workspaces/${workspace}/messages`, {
+        method: "POST",
+        json: { conversation_id: conversationId, message },
+      });
+      location.assign(`/console/tasks/${encodeURIComponent(started.task_id)}`);
+    } catch (error) {
+      formError.textContent = error.message;
+      formError.hidden = false;
+      $("follow-up-send").disabled = false;
+    }
+  });
+});
