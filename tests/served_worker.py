@@ -7,11 +7,12 @@ import os
 import shutil
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-__all__ = ["SEED_CLIENTS", "command", "free_port", "run_seed_client", "wait_healthy"]
+__all__ = ["SEED_CLIENTS", "ServedWorker", "command", "free_port", "run_seed_client", "serve", "wait_healthy"]
 
 SEED_CLIENTS = Path(__file__).parent / "seed_clients"
 
@@ -53,3 +54,38 @@ async def run_seed_client(argv: list[str], env: dict[str, str], timeout: float =
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode == 0, err.decode()
     return out.decode()
+
+
+@dataclass(frozen=True)
+class ServedWorker:
+    base: str  # http://127.0.0.1:port
+    process: asyncio.subprocess.Process
+    instance: str  # its AGENT_INSTANCE_ID
+
+
+async def serve(env: dict[str, str], instance: str, log: Path | None = None) -> ServedWorker:
+    """``agent-worker serve`` on a free port with ``env`` (the whole environment) and the instance
+    id ``instance``, healthy; its output to ``log`` (default: discarded). The caller ends it."""
+    port = free_port()
+    out = log.open("wb") if log else None
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command(),
+            "serve",
+            "--port",
+            str(port),
+            env={**env, "AGENT_INSTANCE_ID": instance},
+            stdout=out or asyncio.subprocess.DEVNULL,
+            stderr=out or asyncio.subprocess.DEVNULL,
+        )
+    finally:
+        if out:
+            out.close()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(base, process)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return ServedWorker(base, process, instance)
