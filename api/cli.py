@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import ipaddress
 import sys
 
@@ -14,6 +15,9 @@ from pydantic import ValidationError
 from api.app import create_app
 from api.settings import Settings
 from api.web.logging import configure_logging
+from client.cli import COMMANDS as CLIENT_COMMANDS
+from client.cli import add_commands as add_client_commands
+from client.cli import run_command as run_client_command
 from runtime.store import migrate_database
 
 __all__ = ["main"]
@@ -30,6 +34,9 @@ def _is_loopback(host: str) -> bool:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent-worker", description="Self-hosted agent runtime.")
+    parser.add_argument(
+        "--version", action="version", version=f"agent-worker {importlib.metadata.version('agent-worker')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -44,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         help="bring the database (AGENT_DATABASE_URL, or the SQLite file in AGENT_DATA_DIR) to this "
         "version's schema and exit; serve does the same at start-up",
     )
+    add_client_commands(commands)  # run, tasks: a client of a running worker (client/cli.py)
     return parser
 
 
@@ -59,6 +67,8 @@ def _migrate(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in CLIENT_COMMANDS:  # no worker settings: only the server's URL and key
+        return run_client_command(args)
     try:
         settings = Settings()
     except ValidationError as e:
