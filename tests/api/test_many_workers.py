@@ -1,0 +1,259 @@
+"""Several ``agent-worker serve`` processes on one PostgreSQL database.
+
+A task runs in the worker that admitted it; any worker answers for it: polls, long-polls and SSE
+woken by the store's notifications, cancel carried to the running worker. A worker killed with
+SIGKILL loses its lease: another ends its tasks as interrupted and removes its containers. The
+per-user limit is the database's, so concurrent submits across workers admit one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import docker
+import pytest
+
+from runtime.tasks.manager import INTERRUPTED
+from tests.api.test_durability import call
+from tests.api.test_tasks import wait_for_process
+from tests.conftest import BASE_IMAGE, instance_containers
+from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+from tests.mounts import unmount_under
+from tests.served_worker import ServedWorker, serve
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+GUARD = 90.0  # seconds any condition gets before the test fails; never a measured time
+FINAL = {"run_completed", "run_failed", "run_canceled"}
+StartWorkers = Callable[..., Awaitable[list[ServedWorker]]]
+
+
+@pytest.fixture
+async def workers(
+    tmp_path: Path,
+    model: ScriptedModelServer,
+    sandbox_image: str,
+    instance_id: str,
+    docker_client: docker.DockerClient,
+    database_url: str,
+) -> AsyncIterator[StartWorkers]:
+    """Starts workers on one database and one data directory (as a shared volume would be), each
+    its own instance, with a short lease; kills them and removes their containers at the end."""
+    started: list[ServedWorker] = []
+    env = {
+        **{name: value for name, value in os.environ.items() if name != "AGENT_DATABASE_URL"},
+        "OPENAI_BASE_URL": model.base_url,
+        "AGENT_MODEL": "scripted-model",
+        "AGENT_DATA_DIR": str(tmp_path / "data"),
+        "AGENT_DATABASE_URL": database_url,
+        "AGENT_API_KEYS": "",
+        "AGENT_SANDBOX_IMAGE": sandbox_image,
+        "AGENT_SANDBOX_BASE_IMAGE": BASE_IMAGE,
+        "AGENT_LOG_FORMAT": "json",
+        "AGENT_SANDBOX_POOL_SIZE": "0",
+        "AGENT_RATE_LIMIT_PER_MINUTE": "0",  # the tests poll in loops; per worker anyway
+        "AGENT_WORKER_LEASE_SECONDS": "3",
+        "AGENT_WORKER_HEARTBEAT_SECONDS": "0.5",
+    }
+
+    async def start(count: int) -> list[ServedWorker]:
+        batch = []
+        for _ in range(count):
+            number = len(started)
+            worker = await serve(env, f"{instance_id}-w{number}", tmp_path / f"worker-{number}.log")
+            started.append(worker)
+            batch.append(worker)
+        return batch
+
+    yield start
+    for worker in started:
+        if worker.process.returncode is None:
+            worker.process.kill()
+            await worker.process.wait()
+    for worker in started:
+        for container in instance_containers(docker_client, worker.instance):
+            docker_client.api.remove_container(container["Id"], force=True)
+    unmount_under(tmp_path)
+
+
+async def submit(base: str, model: ScriptedModelServer | None = None, conversation: str | None = None) -> str:
+    """A task that runs ``sleep 300`` in its sandbox (when ``model`` is given: its script's next turn)."""
+    if model is not None:
+        model.add(ToolCalls([Call("execute_bash", {"command": "sleep 300"})]))
+    if conversation is None:
+        conversation = (await call("POST", f"{base}/api/v1/conversations"))["conversation_id"]
+    accepted = await call(
+        "POST", f"{base}/api/v1/messages", {"conversation_id": conversation, "message": "x"}, 202
+    )
+    task_id: str = accepted["task_id"]
+    return task_id
+
+
+async def events(base: str, task_id: str, offset: int = 0, wait: float = 0) -> dict[str, Any]:
+    data: dict[str, Any] = (await call("GET", f"{base}/api/v1/tasks/{task_id}?from={offset}&wait={wait}"))[
+        "data"
+    ]
+    return data
+
+
+async def until_status(base: str, task_id: str, *wanted: str) -> dict[str, Any]:
+    """The task's whole log once its status is one of ``wanted``, long-polling ``base``."""
+    for _ in range(200):
+        data = await events(base, task_id)
+        if data["status"] in wanted:
+            return data
+        await events(base, task_id, data["next_offset"], wait=1)
+    raise AssertionError(f"task {task_id} never reached {wanted}")
+
+
+async def sse(base: str, task_id: str, last_event_id: int | None = None) -> list[tuple[int, str]]:
+    """(offset, type) of every frame the task's SSE stream sends until it closes."""
+    headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
+    frames: list[tuple[int, str]] = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/api/v1/tasks/{task_id}/events", headers=headers) as response,
+    ):
+        assert response.status == 200, await response.text()
+        async for raw in response.content:
+            line = raw.decode()
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                frames.append((event["offset"], event["type"]))
+    return frames
+
+
+def single_log(frames: list[tuple[int, str]], start: int = 0) -> None:
+    """Offsets from ``start`` with no gap and no repeat; exactly one final event, the last."""
+    assert [offset for offset, _ in frames] == list(range(start, start + len(frames)))
+    assert [kind for _, kind in frames if kind in FINAL] == [frames[-1][1]]
+
+
+async def no_containers(docker_client: docker.DockerClient, instance: str) -> None:
+    for _ in range(int(GUARD * 10)):
+        if not instance_containers(docker_client, instance):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"containers of {instance} were never removed")
+
+
+async def test_a_task_on_one_worker_is_followed_and_canceled_on_another(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    a, b = await workers(2)
+    task_id = await submit(a.base, model)
+    await wait_for_process(docker_client, a.instance, "sleep 300")
+    stream = asyncio.create_task(sse(b.base, task_id))
+    so_far = await events(b.base, task_id)
+    assert so_far["status"] == "running"
+    assert [e["type"] for e in so_far["events"]][-1] == "tool_call"
+    long_poll = asyncio.create_task(events(b.base, task_id, so_far["next_offset"], wait=25))
+
+    canceled = await call("POST", f"{b.base}/api/v1/tasks/{task_id}/cancel")
+    assert canceled["status"] == "canceled"  # b waited for a to end it
+
+    held = await asyncio.wait_for(long_poll, GUARD)
+    assert held["events"]
+    assert held["events"][0]["offset"] == so_far["next_offset"]
+    streamed = await asyncio.wait_for(stream, GUARD)
+    single_log(streamed)
+    assert streamed[-1][1] == "run_canceled"
+    on_a, on_b = await events(a.base, task_id), await events(b.base, task_id)
+    assert on_a == on_b
+    assert [(e["offset"], e["type"]) for e in on_b["events"]] == streamed
+    resumed = await sse(b.base, task_id, last_event_id=2)  # as a client reconnecting after offset 2
+    assert resumed == streamed[3:]
+    assert a.process.returncode is None  # the cancel ended the task, not its worker
+
+
+async def test_every_worker_streams_the_same_events_once(
+    workers: StartWorkers, model: ScriptedModelServer
+) -> None:
+    a, b, c = await workers(3)
+    model.add(ToolCalls([Call("execute_bash", {"command": f"echo {n}"}) for n in range(8)]))
+    model.add(ToolCalls([Call("execute_bash", {"command": f"echo more {n}"}) for n in range(8)]))
+    model.add(Reply("done", chunk_delay=0.01))
+    conversation = (await call("POST", f"{a.base}/api/v1/conversations"))["conversation_id"]
+    gate = asyncio.Event()
+
+    async def follower(base: str) -> list[tuple[int, str]]:
+        await gate.wait()
+        return await sse(base, task_id)
+
+    readers = [asyncio.create_task(follower(w.base)) for w in (b, c)]
+    task_id = await submit(a.base, conversation=conversation)
+    gate.set()
+    streams = await asyncio.wait_for(asyncio.gather(*readers), GUARD)
+    for streamed in streams:
+        single_log(streamed)
+        assert streamed[-1][1] == "run_completed"
+    assert streams[0] == streams[1]
+    logs = [[(e["offset"], e["type"]) for e in (await events(w.base, task_id))["events"]] for w in (a, b, c)]
+    assert logs == [streams[0]] * 3
+    assert sum(kind == "tool_result" for _, kind in streams[0]) == 16
+
+
+async def test_a_killed_workers_task_is_ended_by_another_and_its_sandbox_removed(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    a, b, c = await workers(3)
+    conversation = (await call("POST", f"{a.base}/api/v1/conversations"))["conversation_id"]
+    task_id = await submit(a.base, model, conversation)
+    await wait_for_process(docker_client, a.instance, "sleep 300")
+    stream = asyncio.create_task(sse(c.base, task_id))
+    before = await events(b.base, task_id)
+
+    a.process.send_signal(signal.SIGKILL)
+    await a.process.wait()
+
+    ended = await until_status(b.base, task_id, "failed", "completed", "canceled")
+    assert ended["status"] == "failed"
+    assert ended["events"][-1]["type"] == "run_failed"
+    assert ended["events"][-1]["data"]["error"] == INTERRUPTED
+    assert ended["events"][: len(before["events"])] == before["events"]
+    streamed = await asyncio.wait_for(stream, GUARD)
+    single_log(streamed)
+    assert streamed == [(e["offset"], e["type"]) for e in ended["events"]]
+    await no_containers(docker_client, a.instance)  # reaped by a live worker once the lease was gone
+
+    model.add(Reply("picked up"))  # the conversation and its workspace carry on on another worker
+    follow_up = await submit(b.base, conversation=conversation)
+    done = await until_status(c.base, follow_up, "completed", "failed", "canceled")
+    assert done["status"] == "completed"
+    assert b.process.returncode is None and c.process.returncode is None
+
+
+async def test_the_per_user_limit_holds_across_workers_under_concurrent_submits(
+    workers: StartWorkers, model: ScriptedModelServer
+) -> None:
+    started = await workers(3)
+    model.add(ToolCalls([Call("execute_bash", {"command": "sleep 300"})]))
+    conversations = [
+        (await call("POST", f"{w.base}/api/v1/conversations"))["conversation_id"]
+        for w in started
+        for _ in range(3)
+    ]
+
+    async def attempt(base: str, conversation: str) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/api/v1/messages", json={"conversation_id": conversation, "message": "x"}
+            ) as response,
+        ):
+            return response.status, await response.json()
+
+    answers = await asyncio.gather(
+        *(attempt(started[n % 3].base, conversation) for n, conversation in enumerate(conversations))
+    )
+    assert sorted(status for status, _ in answers) == [202] + [409] * 8
+    (admitted,) = [body["task_id"] for status, body in answers if status == 202]
+    other = started[1].base
+    assert (await call("POST", f"{other}/api/v1/tasks/{admitted}/cancel"))["status"] == "canceled"
