@@ -14,10 +14,13 @@ import jinja2
 from aiohttp import web
 
 from api.console.assets import load_assets, serve_asset
+from api.console.capabilities import setup_capability_pages
 from api.console.chat import setup_chat_page
+from api.console.market import setup_market_pages
 from api.console.pages import NAV
 from api.console.signin import setup_signin_routes, signin_redirect_middleware
 from api.console.tasks import setup_task_pages
+from api.console.workspaces import setup_workspace_pages
 
 __all__ = ["setup_console", "signin_redirect_middleware"]
 
@@ -41,3 +44,6 @@ def setup_console(app: web.Application) -> None:
     # Pages, in navigation order.
     setup_task_pages(app)
     setup_chat_page(app)
+    setup_workspace_pages(app)
+    setup_capability_pages(app)
+    setup_market_pages(app)

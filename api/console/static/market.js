@@ -1,0 +1,91 @@
+// Marketplace tasks: GET /v1/tasks (the /v1 envelope: data.items, paged, newest first) by status
+// and capability, each with its escrow: held while the task is open or accepted, then paid to the
+// acceptor or refunded. A house agent's run links to its task page for its publisher.
+"use strict";
+
+AW.ready(() => {
+  const { api, el, fmt } = AW;
+  const root = document.getElementById("market-page");
+  const user = root.dataset.user;
+  const rows = document.getElementById("market-rows");
+  const state = document.getElementById("list-state");
+  const filter = document.getElementById("market-filter");
+  const prev = document.getElementById("page-prev");
+  const next = document.getElementById("page-next");
+  const pageLabel = document.getElementById("page-label");
+  const PAGE_SIZE = 25;
+  const LABELS = { open: "open", progress: "accepted", done: "done", canceled: "canceled", failed: "failed" };
+  let page = 1;
+
+  function escrow(task) {
+    const amount = fmt.credits(task.budget);
+    if (task.status === "open" || task.status === "progress") return `${amount} held`;
+    if (task.status === "done") return `${amount} paid to ${task.acceptor}`;
+    return `${amount} refunded`;
+  }
+
+  function titleCell(task) {
+    const parts = [el("strong", {}, task.title), el("div", { class: "muted" }, el("code", {}, task.task_id))];
+    parts.push(el("details", {}, el("summary", {}, "Description"), el("div", { class: "prose" }, task.description)));
+    if (task.run_id && task.publisher === user) {
+      parts.push(el("a", { href: `/console/tasks/${encodeURIComponent(task.run_id)}` }, "Follow the house agent's run"));
+    }
+    return el("td", { "data-label": "Task" }, ...parts);
+  }
+
+  function row(task) {
+    return el(
+      "tr",
+      { dataset: { taskId: task.task_id, status: task.status } },
+      titleCell(task),
+      el("td", { "data-label": "Status" }, el("span", { class: `status status-market-${task.status}` }, LABELS[task.status] || task.status)),
+      el("td", { "data-label": "Escrow", class: "num escrow" }, escrow(task)),
+      el("td", { "data-label": "Publisher" }, task.publisher === user ? `${task.publisher} (you)` : task.publisher),
+      el("td", { "data-label": "Acceptor" }, task.acceptor || (task.assignee ? `for ${task.assignee}` : "—")),
+      el("td", { "data-label": "Needs" }, task.required_capabilities.join(", ") || "—"),
+      el("td", { "data-label": "Deadline" }, task.deadline ? new Date(task.deadline).toLocaleString() : "none"),
+      el("td", { "data-label": "Published" }, fmt.time(task.created_at)),
+    );
+  }
+
+  async function load() {
+    const data = new FormData(filter);
+    const query = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
+    if (data.get("status")) query.set("status", data.get("status"));
+    const capability = String(data.get("capability") || "").trim();
+    if (capability) query.set("capability", capability);
+    try {
+      const body = await api(`/v1/tasks?${query}`, { redirectOn401: false });
+      rows.replaceChildren(...body.data.items.map(row));
+      const total = body.data.total;
+      state.textContent = total === 0 ? "No tasks." : `${total} task${total === 1 ? "" : "s"}`;
+      prev.disabled = page <= 1;
+      next.disabled = !body.data.has_more;
+      pageLabel.textContent = `Page ${page}`;
+    } catch (error) {
+      rows.replaceChildren();
+      state.replaceChildren(AW.platformError(error, "the marketplace"));
+    }
+  }
+
+  filter.addEventListener("submit", (event) => {
+    event.preventDefault();
+    page = 1;
+    load();
+  });
+  for (const radio of filter.querySelectorAll("input[name=status]")) {
+    radio.addEventListener("change", () => {
+      page = 1;
+      load();
+    });
+  }
+  prev.addEventListener("click", () => {
+    page = Math.max(1, page - 1);
+    load();
+  });
+  next.addEventListener("click", () => {
+    page += 1;
+    load();
+  });
+  load();
+});
