@@ -15,12 +15,10 @@ already running`` instead of the real error.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-import docker
 import structlog
 from aiohttp import web
 
@@ -57,6 +55,7 @@ from api.web.keys import (
     MODELS,
     OPENAPI,
     ORDERS,
+    PLACEMENTS,
     REGISTRY,
     SANDBOX_HEALTH,
     SANDBOX_POOL,
@@ -90,13 +89,13 @@ from runtime.platform.registry import Registry
 from runtime.platform.trust import Trust
 from runtime.store import Store
 from runtime.tasks.conversations import Conversations
-from runtime.tasks.manager import TaskManager
 from runtime.tasks.leases import WorkerLease
+from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import TaskStarter
+from runtime.workspaces.placement import Placements
 from runtime.workspaces.records import Workspaces
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
-from sandbox.docker_engine.backend import DockerSandboxFactory
-from sandbox.docker_engine.image import ensure_image
+from sandbox.docker_engine.engines import Engines, open_engines
 from sandbox.pool import WarmPool
 
 __all__ = ["Resources", "create_app", "open_resources", "start_services"]
@@ -111,8 +110,8 @@ class Resources:
     """What the worker opens at start-up and must close at shutdown."""
 
     store: Store
-    sandboxes: DockerSandboxFactory
-    pool: WarmPool
+    sandboxes: Engines
+    pool: WarmPool  # the first engine's (the only one's, unless AGENT_DOCKER_HOSTS lists several)
     models: ModelRegistry
 
 
@@ -122,29 +121,38 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(Store.open(settings.database, settings.worker_instance))
 
-        client = await asyncio.to_thread(docker.from_env)
-        stack.push_async_callback(asyncio.to_thread, client.close)
-        image = await ensure_image(client, settings.sandbox_image, settings.sandbox_base_image, log)
-        sandboxes = DockerSandboxFactory(client, image, settings.sandbox_limits(), settings.worker_instance)
+        sandboxes = await stack.enter_async_context(
+            open_engines(
+                settings.docker_hosts,
+                image=settings.sandbox_image,
+                base_image=settings.sandbox_base_image,
+                limits=settings.sandbox_limits(),
+                instance_id=settings.worker_instance,
+                pool_size=settings.sandbox_pool_size,
+            )
+        )
         reaped = await sandboxes.reap_orphans()
         stack.push_async_callback(sandboxes.reap_orphans)
         log.info(
             "sandbox_ready",
-            image=image,
+            image=sandboxes.first.factory.image,
+            engines=[engine.name for engine in sandboxes],
             instance=settings.worker_instance,
             orphans_removed=reaped,
         )
 
         # The lease ends what this instance's last process left running (and, on a shared
         # database, what dead workers left) before this worker serves; given up last at shutdown.
-        lease = WorkerLease(store, settings.worker_instance, settings.lease_settings(), sandboxes.reap_orphans)
+        lease = WorkerLease(
+            store, settings.worker_instance, settings.lease_settings(), sandboxes.reap_orphans
+        )
         await stack.enter_async_context(lease.held())
-        pool = await stack.enter_async_context(WarmPool(sandboxes, settings.sandbox_pool_size))
+        await stack.enter_async_context(sandboxes.pools_running())  # one warm pool per engine
 
         models = ModelRegistry(settings.registered_models(), settings.default_model)
         stack.push_async_callback(models.aclose)
 
-        yield Resources(store=store, sandboxes=sandboxes, pool=pool, models=models)
+        yield Resources(store=store, sandboxes=sandboxes, pool=sandboxes.first.pool, models=models)
 
 
 async def start_services(
@@ -159,13 +167,21 @@ async def start_services(
     app[MODELS] = models
 
     app[IDEMPOTENCY] = await stack.enter_async_context(idempotency_keys(store, settings.idempotency_ttl))
-    app[WORKSPACES] = workspaces = Workspaces(store, settings.workspace_settings())
+    # Several engines: each workspace is placed on one, recorded in the store for every worker.
+    placements = Placements(store, resources.sandboxes) if settings.docker_hosts is not None else None
+    app[PLACEMENTS] = placements
+    task_sandboxes = WorkspaceSandboxes(
+        resources.sandboxes, settings.workspace_idle_timeout, placements=placements
+    )
+    app[WORKSPACES] = workspaces = Workspaces(
+        store, settings.workspace_settings(), sandboxes=task_sandboxes, placements=placements
+    )
     await workspaces.start()
     stack.push_async_callback(workspaces.aclose)  # after the sandboxes (closed before, in reverse)
     app[LIBRARY] = library = Library(store)
-    app[CHAT_RUNNER] = ChatRunner(store, models.get(None), resources.pool, settings.loop_settings())
+    # Ephemeral sandboxes: a spare of an engine's pool, or a cold start, on the engine with room.
+    app[CHAT_RUNNER] = ChatRunner(store, models.get(None), resources.sandboxes, settings.loop_settings())
 
-    task_sandboxes = WorkspaceSandboxes(resources.sandboxes, settings.workspace_idle_timeout)
     stack.push_async_callback(task_sandboxes.aclose)
     app[CONVERSATIONS] = conversations = Conversations(store)
     lease = settings.lease_settings()

@@ -42,6 +42,7 @@ from runtime.tasks.leases import LeaseConfig
 from runtime.tasks.manager import TaskLimits
 from runtime.workspaces.records import WorkspaceConfig
 from sandbox.base import SandboxLimits
+from sandbox.docker_engine.engines import EngineConfig
 
 __all__ = ["SINGLE_MODEL_KEY", "ModelSetting", "Settings"]
 
@@ -119,6 +120,11 @@ class Settings(BaseSettings):
     sandbox_network: str = _from(SandboxLimits, "network")
     sandbox_tmp_mb: int = _from(SandboxLimits, "tmp_size_mb")
     sandbox_workspace_mb: int = _from(SandboxLimits, "workspace_size_mb")
+    docker_hosts: Annotated[list[EngineConfig] | None, NoDecode] = Field(
+        None,
+        description="JSON list of Docker engines sandboxes run on (see EngineConfig); unset: the one "
+        "engine of the environment (DOCKER_HOST or the local socket).",
+    )
     sandbox_pool_size: int = Field(
         2, ge=0, le=64, description="Warm spare sandboxes kept started for /chat runs; 0 turns the pool off."
     )
@@ -219,6 +225,31 @@ class Settings(BaseSettings):
             return json.loads(value)
         except json.JSONDecodeError as e:
             raise ValueError(f"AGENT_MODELS is not valid JSON: {e}") from None
+
+    @field_validator("docker_hosts", mode="before")
+    @classmethod
+    def _parse_docker_hosts(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"AGENT_DOCKER_HOSTS is not valid JSON: {e}") from None
+
+    @field_validator("docker_hosts")
+    @classmethod
+    def _check_docker_hosts(cls, value: list[EngineConfig] | None) -> list[EngineConfig] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("AGENT_DOCKER_HOSTS lists no engine; leave it unset for the local one")
+        names = [engine.name for engine in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"AGENT_DOCKER_HOSTS has duplicate names: {', '.join(duplicates)}")
+        return value
 
     @field_validator("models")
     @classmethod
@@ -332,7 +363,9 @@ class Settings(BaseSettings):
         )
 
     def lease_settings(self) -> LeaseConfig:
-        return LeaseConfig(lease_seconds=self.worker_lease_seconds, heartbeat_seconds=self.worker_heartbeat_seconds)
+        return LeaseConfig(
+            lease_seconds=self.worker_lease_seconds, heartbeat_seconds=self.worker_heartbeat_seconds
+        )
 
     def task_limits(self) -> TaskLimits:
         return TaskLimits(

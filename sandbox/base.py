@@ -6,10 +6,10 @@ result models here; the Docker backend lives in :mod:`sandbox.docker_engine.back
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -18,9 +18,13 @@ __all__ = [
     "PROCESS_RESERVE_MB",
     "SANDBOX_UID",
     "TMPFS_FILES_PER_MB",
+    "EngineStatus",
     "ExecResult",
+    "FileTransfer",
     "OnOutput",
+    "PathKind",
     "Sandbox",
+    "SandboxEngines",
     "SandboxFactory",
     "SandboxLimits",
     "SandboxRequest",
@@ -39,6 +43,8 @@ counted in the size but lives in memory too: at this ratio it adds at most an ei
 
 SANDBOX_UID = 1000
 """The user and group sandbox commands run as; what the worker hands a sandbox belongs to it."""
+
+PathKind: TypeAlias = Literal["file", "dir", "symlink", "other"]
 
 OnOutput: TypeAlias = Callable[[str, bytes], Awaitable[None]]
 """Called with each chunk of a command's output as it arrives: the stream name ("stdout" or
@@ -143,7 +149,20 @@ class SandboxRequest(BaseModel):
     workspace_dir: Path | None = Field(
         None, description="Host directory mounted at /workspace; None gives an ephemeral tmpfs."
     )
+    workspace_volume: str | None = Field(
+        None,
+        description="Docker volume (on the sandbox's engine) mounted at /workspace instead of a host "
+        "directory: a workspace on a remote engine; made on first use.",
+    )
+    engine: str | None = Field(
+        None, description="The engine to start on (an AGENT_DOCKER_HOSTS name); None: the backend picks."
+    )
     pool: bool = Field(False, description="A warm-pool spare, started before anyone claims it.")
+
+    @property
+    def ephemeral(self) -> bool:
+        """A tmpfs /workspace: nothing of it outlives the sandbox, so any engine (or spare) will do."""
+        return self.workspace_dir is None and self.workspace_volume is None
 
 
 class Sandbox(Protocol):
@@ -176,6 +195,58 @@ class Sandbox(Protocol):
 
     async def alive(self) -> bool:
         """Whether the sandbox can still run commands (a long-lived one may have died meanwhile)."""
+        ...
+
+
+@runtime_checkable
+class FileTransfer(Protocol):
+    """A sandbox whose /workspace is reached through its engine, not a host path (a Docker volume).
+
+    Paths are absolute in the sandbox; the engine resolves them inside the sandbox's own filesystem,
+    so no path (nor a symlink the agent made) reaches anything outside it.
+    """
+
+    def export_archive(self, path: str) -> AbstractContextManager[tuple[PathKind, Iterator[bytes]]]:
+        """What ``path`` is (never following a symlink there) and a tar stream of it; blocks (a thread's).
+
+        A missing path is a ``FileNotFoundError``. Read the stream only for what you want whole:
+        a directory's is every file under it.
+        """
+        ...
+
+    def import_archive(self, directory: str, archive: Iterable[bytes]) -> None:
+        """Unpack a tar into the existing ``directory``, owners and modes as the tar says; blocks."""
+        ...
+
+
+class EngineStatus(BaseModel):
+    """One Docker engine as placement sees it."""
+
+    name: str = Field(description="Its AGENT_DOCKER_HOSTS name.")
+    files: Literal["bind", "volume"] = Field(
+        description="How its sandboxes get a workspace's files: a host directory, or a volume on the engine."
+    )
+    capacity: int | None = Field(description="The most sandboxes it may hold; None: no limit.")
+    sandboxes: int | None = Field(description="Sandboxes on it now (every worker's); None: unreachable.")
+    problem: str | None = Field(None, description="Why it is unreachable.")
+
+    @property
+    def room(self) -> float:
+        """Sandboxes it can take still (infinite without a capacity; 0 when unreachable)."""
+        if self.sandboxes is None:
+            return 0
+        return float("inf") if self.capacity is None else max(self.capacity - self.sandboxes, 0)
+
+
+class SandboxEngines(Protocol):
+    """The engines a backend starts sandboxes on, for placement (:mod:`runtime.workspaces.placement`)."""
+
+    async def engines(self) -> list[EngineStatus]:
+        """Every configured engine, probed now (unreachable ones with ``sandboxes`` None)."""
+        ...
+
+    async def probe(self, name: str) -> EngineStatus | None:
+        """One engine, probed now; None when no engine has that name (any more)."""
         ...
 
 

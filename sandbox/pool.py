@@ -81,8 +81,8 @@ class WarmPool:
 
     @asynccontextmanager
     async def open(self, request: SandboxRequest) -> AsyncIterator[Sandbox]:
-        """A spare when one is ready and the request needs no workspace directory; else a cold start."""
-        spare = await self._claim(request) if request.workspace_dir is None else None
+        """A spare when one is ready and the request needs no workspace's files; else a cold start."""
+        spare = await self._claim(request) if request.ephemeral else None
         if spare is None:
             stack = AsyncExitStack()
             spare = _Spare(await stack.enter_async_context(self._factory.open(request)), stack)

@@ -46,6 +46,7 @@ from api.web.errors import register_envelope
 from api.web.jsonrpc import JsonRpcHttpError, http_error_body
 from api.web.keys import (
     CAPABILITIES,
+    PLACEMENTS,
     REQUEST_ID,
     SANDBOXES,
     SETTINGS,
@@ -231,6 +232,7 @@ async def mcp_surface(app: web.Application) -> AsyncIterator[None]:
         settings.mcp_sandbox_idle_timeout,
         kind="mcp",
         max_per_owner=settings.mcp_sandboxes_per_user,
+        placements=app[PLACEMENTS],
     )
     workspace_tools = WorkspaceTools(
         app[WORKSPACES], sandboxes, settings.loop_settings().tools, settings.mcp_max_file_bytes

@@ -23,8 +23,9 @@ from runtime.engine import tools as agent_tools
 from runtime.engine.runs import LazySandbox
 from runtime.engine.tools import ToolConfig, ToolOutcome, run_tool
 from runtime.errors import InputError, PayloadTooLargeError
-from runtime.workspaces.files import FileTree, WorkspaceFiles
+from runtime.workspaces.files import FileTree
 from runtime.workspaces.records import DEFAULT_WORKSPACE, Workspaces
+from runtime.workspaces.remote_files import FileStore
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
 __all__ = ["WorkspaceTools"]
@@ -144,7 +145,10 @@ class WorkspaceTools:
         files_dir = await self._files_dir(caller.owner)
         name = caller.session or f"call-{uuid.uuid4().hex}"
         try:
-            async with LazySandbox(lambda: self._sandboxes.lease(caller.owner, name, files_dir)) as sandbox:
+            lease = self._sandboxes.lease
+            async with LazySandbox(
+                lambda: lease(caller.owner, name, files_dir, workspace=DEFAULT_WORKSPACE)
+            ) as sandbox:
                 return await run_tool(args, sandbox, self._commands)
         finally:
             if caller.session is None:
@@ -154,8 +158,9 @@ class WorkspaceTools:
         await self._workspaces.get(owner, DEFAULT_WORKSPACE)
         return await self._workspaces.files_dir(owner, DEFAULT_WORKSPACE)
 
-    async def _files(self, owner: str) -> WorkspaceFiles:
-        return WorkspaceFiles(await self._files_dir(owner))
+    async def _files(self, owner: str) -> FileStore:
+        await self._workspaces.get(owner, DEFAULT_WORKSPACE)
+        return await self._workspaces.files(owner, DEFAULT_WORKSPACE)
 
     async def list_files(self, caller: Caller, args: ListFilesArgs) -> FileTree:
         return await (await self._files(caller.owner)).list_tree(args.path)

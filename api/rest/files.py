@@ -30,11 +30,10 @@ from runtime.errors import InputError
 from runtime.workspaces.files import (
     UPLOAD_DIR,
     FileEntry,
-    PendingUpload,
-    WorkspaceFiles,
     check_file_name,
     split_path,
 )
+from runtime.workspaces.remote_files import FileStore, Upload
 
 __all__ = ["setup_file_routes"]
 
@@ -88,9 +87,9 @@ _FILE_RESPONSE: dict[str, Any] = {
 }
 
 
-async def _workspace_files(request: web.Request) -> WorkspaceFiles:
+async def _workspace_files(request: web.Request) -> FileStore:
     workspace_id = await workspace_of(request)
-    return WorkspaceFiles(await request.app[WORKSPACES].files_dir(request[USER], workspace_id))
+    return await request.app[WORKSPACES].files(request[USER], workspace_id)
 
 
 @contextmanager
@@ -123,7 +122,7 @@ async def _field_text(part: BodyPartReader) -> str:
         raise InputError(f"form field {part.name!r} is not UTF-8") from None
 
 
-async def _receive(reader: MultipartReader, pending: PendingUpload) -> tuple[str, str]:
+async def _receive(reader: MultipartReader, pending: Upload) -> tuple[str, str]:
     """Reads every part, the file into ``pending``; its name and the ``path`` field."""
     name: str | None = None
     directory = ""

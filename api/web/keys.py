@@ -27,6 +27,7 @@ from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import TaskStarter
+from runtime.workspaces.placement import Placements
 from runtime.workspaces.records import Workspaces
 from sandbox.base import SandboxFactory
 from sandbox.pool import WarmPool
@@ -45,6 +46,7 @@ __all__ = [
     "MODELS",
     "OPENAPI",
     "ORDERS",
+    "PLACEMENTS",
     "PUBLIC_RATE_LIMITER",
     "REGISTRATIONS",
     "REGISTRY",
@@ -69,6 +71,8 @@ STORE = web.AppKey("store", Store)
 SANDBOXES = web.AppKey("sandboxes", SandboxFactory)  # a protocol: only create_app knows the backend
 SANDBOX_POOL = web.AppKey("sandbox_pool", WarmPool)
 SANDBOX_HEALTH = web.AppKey("sandbox_health", SandboxHealth)
+# With AGENT_DOCKER_HOSTS: where each workspace's sandbox and files are; None with the one engine.
+PLACEMENTS: web.AppKey[Placements | None] = web.AppKey("placements")
 MODELS = web.AppKey("models", ModelRegistry)
 LIBRARY = web.AppKey("library", Library)
 CHAT_RUNNER = web.AppKey("chat_runner", ChatRunner)

@@ -30,7 +30,6 @@ from runtime.store import Store
 from runtime.store.platform_tasks import TaskRow
 from runtime.tasks.follow import FinalEvent, final_event
 from runtime.tasks.manager import TaskManager
-from runtime.workspaces.files import WorkspaceFiles
 from runtime.workspaces.records import Workspaces
 
 __all__ = ["HouseAgents", "house_agent_ids"]
@@ -131,6 +130,5 @@ class HouseAgents:
         return failed
 
     async def _files(self, task: TaskRow) -> list[str]:
-        root = await self._workspaces.files_dir(task.publisher, task.id)
-        tree = await WorkspaceFiles(root).list_tree()
+        tree = await (await self._workspaces.files(task.publisher, task.id)).list_tree()
         return [entry.path for entry in tree.files if entry.type == "file"]

@@ -26,6 +26,7 @@ from runtime.store.database import Database, Dialect, database_url
 from runtime.store.idempotency import IdempotencyQueries
 from runtime.store.library import LibraryQueries
 from runtime.store.migrate import upgrade
+from runtime.store.placements import PlacementQueries
 from runtime.store.platform_feed import FeedQueries
 from runtime.store.platform_ledger import LedgerQueries
 from runtime.store.platform_memory import MemoryQueries
@@ -74,6 +75,7 @@ class Store(RunEvents):
         self.platform_memory = MemoryQueries(db)
         self.search = SearchQueries(db)
         self.feed = FeedQueries(db)
+        self.placements = PlacementQueries(db)
         self.workers = WorkerQueries(db)
         self.secrets = SharedSecrets(db)
 

@@ -52,6 +52,7 @@ __all__ = [
     "task_capabilities",
     "task_origins",
     "worker_instances",
+    "workspace_placements",
     "workspaces",
 ]
 
@@ -124,6 +125,24 @@ workspaces = Table(
     Column("created_at", Timestamp, nullable=False),
     # How execute_python runs in the workspace's conversations (runtime.workspaces.records).
     Column("python_mode", Text, nullable=False, server_default=text("'stateful'")),
+    sqlite_with_rowid=False,
+)
+
+# Which Docker engine holds a workspace's sandbox and files (runtime.workspaces.placement), with
+# AGENT_DOCKER_HOSTS; volume NULL: the host directory. lost_*: what went with an engine that went away.
+workspace_placements = Table(
+    "workspace_placements",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("workspace_id", Text, primary_key=True),
+    Column("engine", Text, nullable=False),
+    Column("volume", Text),
+    Column("placed_at", Timestamp, nullable=False),
+    Column("lost_engine", Text),
+    Column("lost_volume", Text),
+    Column("lost_at", Timestamp),
+    Column("lost_reason", Text),
+    Index("workspace_placements_engine", "engine"),
     sqlite_with_rowid=False,
 )
 

@@ -23,6 +23,10 @@ from pydantic import BaseModel, Field
 from runtime.errors import InputError, NotFoundError, UnavailableError
 from runtime.store import Store
 from runtime.store.workspaces import PythonMode, WorkspaceRecord
+from runtime.workspaces.files import WorkspaceFiles
+from runtime.workspaces.placement import PlacementRecord, Placements
+from runtime.workspaces.remote_files import FileStore, RemoteWorkspaceFiles
+from runtime.workspaces.sandboxes import WorkspaceSandboxes
 from runtime.workspaces.volumes import WorkspaceVolumes
 
 __all__ = [
@@ -68,11 +72,20 @@ class WorkspaceConfig(BaseModel):
 class Workspaces:
     """The workspaces table and the directories behind it."""
 
-    def __init__(self, store: Store, config: WorkspaceConfig) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: WorkspaceConfig,
+        sandboxes: WorkspaceSandboxes | None = None,
+        placements: Placements | None = None,
+    ) -> None:
         self._rows = store.workspaces
         self._root = config.root
         self._volumes = WorkspaceVolumes(config.max_mb) if config.max_mb else None
         self._quota_required = config.required
+        # Several engines: a workspace's files may be a volume, reached through its sandbox.
+        self._sandboxes = sandboxes
+        self._placements = placements
 
     async def start(self) -> None:
         """Prove the quota can be enforced here.
@@ -108,6 +121,26 @@ class Workspaces:
         else:
             path.mkdir(parents=True, exist_ok=True)
         return path
+
+    async def files(self, owner: str, workspace_id: str) -> FileStore:
+        """The workspace's files, where they are: its host directory, or a volume on its engine.
+
+        Call :meth:`get` first to check access. With several engines this places a new workspace
+        (its files must be where its first sandbox will be), or moves one off an engine that is gone.
+        """
+        if self._placements is not None and self._sandboxes is not None:
+            placed = await self._placements.locate(owner, workspace_id)
+            if placed.volume is not None:
+                sandboxes = self._sandboxes
+                return RemoteWorkspaceFiles(
+                    lambda: sandboxes.lease(owner, workspace_id, None),
+                    f"volume {placed.volume} on engine {placed.engine}",
+                )
+        return WorkspaceFiles(await self.files_dir(owner, workspace_id))
+
+    async def placement(self, owner: str, workspace_id: str) -> PlacementRecord | None:
+        """Where the workspace's sandbox and files are, with several engines; None before its first use or with one."""
+        return None if self._placements is None else await self._placements.find(owner, workspace_id)
 
     async def ensure(
         self, owner: str, workspace_id: str, python_mode: PythonMode | None = None

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import structlog
 
-from runtime.errors import ConflictError
+from runtime.errors import ConflictError, UnavailableError
+from runtime.workspaces.placement import Placements
 from sandbox.base import Sandbox, SandboxFactory, SandboxRequest
 
 __all__ = ["WorkspaceSandboxes"]
@@ -48,8 +49,10 @@ class WorkspaceSandboxes:
         *,
         kind: str = "workspace",
         max_per_owner: int | None = None,
+        placements: Placements | None = None,
     ) -> None:
         self._factory = factory
+        self._placements = placements  # several engines: each workspace's sandbox starts on its own
         self._idle_timeout = idle_timeout
         self._kind = kind
         self._max_per_owner = max_per_owner
@@ -57,8 +60,14 @@ class WorkspaceSandboxes:
         self._closing: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
-    async def lease(self, owner: str, workspace_id: str, files_dir: Path) -> AsyncIterator[Sandbox]:
-        """The sandbox of ``workspace_id`` (the key's name), started on ``files_dir`` if needed."""
+    async def lease(
+        self, owner: str, workspace_id: str, files_dir: Path | None, *, workspace: str | None = None
+    ) -> AsyncIterator[Sandbox]:
+        """The sandbox of ``workspace_id`` (the key's name), started on ``files_dir`` if needed.
+
+        ``workspace``: the workspace whose files it mounts, when the key's name is not one (an MCP
+        session's); its placement says on which engine, and whether ``files_dir`` or a volume.
+        """
         key = (owner, workspace_id)
         if key not in self._slots and self._max_per_owner is not None:
             held = sum(1 for slot_owner, _ in self._slots if slot_owner == owner)
@@ -82,6 +91,8 @@ class WorkspaceSandboxes:
                     request = SandboxRequest(
                         owner=owner, run_id=f"{self._kind}:{workspace_id}", workspace_dir=files_dir
                     )
+                    if self._placements is not None:
+                        request = await self._placed(request, owner, workspace or workspace_id)
                     slot.sandbox = await slot.stack.enter_async_context(self._factory.open(request))
                     log.info("sandbox_started", kind=self._kind, name=workspace_id, sandbox=slot.sandbox.id)
             yield slot.sandbox
@@ -93,6 +104,20 @@ class WorkspaceSandboxes:
                 else:
                     loop = asyncio.get_running_loop()
                     slot.idle_timer = loop.call_later(self._idle_timeout, self._expire, key, slot)
+
+    async def _placed(self, request: SandboxRequest, owner: str, workspace: str) -> SandboxRequest:
+        assert self._placements is not None
+        placed = await self._placements.locate(owner, workspace)
+        if placed.volume is None and request.workspace_dir is None:
+            # Its files moved from a volume to a host directory since the caller looked (failover).
+            raise UnavailableError(f"workspace {workspace} was just placed anew; try again")
+        return request.model_copy(
+            update={
+                "engine": placed.engine,
+                "workspace_volume": placed.volume,
+                "workspace_dir": request.workspace_dir if placed.volume is None else None,
+            }
+        )
 
     def end(self, owner: str, name: str) -> None:
         """The key's sandbox is no longer wanted: removed now, or when its last lease ends."""

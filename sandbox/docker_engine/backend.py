@@ -24,20 +24,23 @@ import asyncio
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
+import structlog
 
 from sandbox.base import (
     SANDBOX_UID,
     TMPFS_FILES_PER_MB,
     ExecResult,
     OnOutput,
+    PathKind,
     SandboxLimits,
     SandboxRequest,
     validate_source,
@@ -60,6 +63,7 @@ __all__ = [
     "LABEL_OWNER",
     "LABEL_POOL",
     "LABEL_RUN",
+    "LABEL_WORKSPACE",
     "DockerSandbox",
     "DockerSandboxFactory",
 ]
@@ -69,6 +73,16 @@ LABEL_INSTANCE = "agent-worker.instance"
 LABEL_OWNER = "agent-worker.owner"
 LABEL_RUN = "agent-worker.run"
 LABEL_POOL = "agent-worker.pool"  # a warm-pool spare (sandbox.pool)
+LABEL_WORKSPACE = "agent-worker.workspace"  # on a workspace's volume: the run label of its sandboxes
+
+# Go's os.FileMode type bits, as the engine's archive stat reports them.
+_MODE_DIR = 1 << 31
+_MODE_SYMLINK = 1 << 27
+_MODE_OTHER = (
+    (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
+)  # device, pipe, socket, char, irregular
+
+log = structlog.get_logger(__name__)
 
 WORKDIR = "/workspace"
 _SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
@@ -145,6 +159,27 @@ class DockerSandbox:
             result = result.model_copy(update={"oom_killed": True})
         return result
 
+    @contextmanager
+    def export_archive(self, path: str) -> Iterator[tuple[PathKind, Iterator[bytes]]]:
+        try:
+            chunks, stat = self._client.api.get_archive(self._container_id, path)
+        except docker.errors.NotFound:
+            raise FileNotFoundError(path) from None
+        except (docker.errors.DockerException, OSError) as e:
+            raise SandboxExecError(f"reading {path} from the sandbox failed: {e}") from e
+        try:
+            yield _path_kind(int(stat.get("mode", 0))), chunks
+        finally:
+            chunks.close()  # a stream left unread is dropped with its connection
+
+    def import_archive(self, directory: str, archive: Iterable[bytes]) -> None:
+        try:
+            self._client.api.put_archive(self._container_id, directory, archive)
+        except docker.errors.NotFound:
+            raise FileNotFoundError(directory) from None
+        except (docker.errors.DockerException, OSError) as e:
+            raise SandboxExecError(f"writing into {directory} in the sandbox failed: {e}") from e
+
     async def _oom_killed_since_last_look(self) -> bool:
         """Whether the kernel OOM-killed anything in this container since we last asked.
 
@@ -177,6 +212,10 @@ class DockerSandboxFactory:
         self._instance_id = instance_id
         self._executor_source = resources.files("sandbox.container").joinpath("executor.py").read_text()
         self._kernel_source = resources.files("sandbox.container").joinpath("kernel.py").read_text()
+
+    @property
+    def image(self) -> str:
+        return self._image
 
     @asynccontextmanager
     async def open(self, request: SandboxRequest) -> AsyncIterator[DockerSandbox]:
@@ -220,6 +259,11 @@ class DockerSandboxFactory:
     async def _create_and_start(self, request: SandboxRequest, name: str) -> tuple[str, Channel]:
         if request.workspace_dir is not None:
             await asyncio.to_thread(_prepare_workspace, request.workspace_dir)
+        if request.workspace_volume is not None:
+            # Made by us rather than on the fly by create, to carry labels an operator can filter on.
+            # A new volume takes /workspace's owner (uid 1000) from the image on first mount.
+            labels = {LABEL: "1", LABEL_OWNER: request.owner, LABEL_WORKSPACE: request.run_id}
+            await asyncio.to_thread(self._client.api.create_volume, request.workspace_volume, labels=labels)
         kwargs = self._container_kwargs(request, name)
         container = await asyncio.to_thread(self._client.containers.create, self._image, **kwargs)
         channel = await Channel.attach(self._client.api, container.id)
@@ -242,12 +286,14 @@ class DockerSandboxFactory:
             "/dev/shm": f"rw,nosuid,nodev,noexec,{_tmpfs_size(limits.shm_size_mb)},mode=1777",
         }
         volumes: dict[str, dict[str, str]] = {}
-        if request.workspace_dir is None:
+        if request.ephemeral:
             tmpfs[WORKDIR] = (
                 f"rw,exec,nosuid,nodev,{_tmpfs_size(limits.workspace_size_mb)},"
                 f"uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0755"
             )
-        else:
+        elif request.workspace_volume is not None:
+            volumes[request.workspace_volume] = {"bind": WORKDIR, "mode": "rw"}
+        elif request.workspace_dir is not None:
             volumes[str(request.workspace_dir.resolve())] = {"bind": WORKDIR, "mode": "rw"}
         return {
             "command": _EXECUTOR_COMMAND,
@@ -302,12 +348,25 @@ class DockerSandboxFactory:
             if e.status_code == 409:  # removal already in progress elsewhere
                 return False
             raise SandboxError(f"could not remove sandbox container {container}: {e}") from e
+        except requests.exceptions.ConnectionError as e:
+            # The engine is gone, and the container with it (or it is reaped when the engine and
+            # this instance next meet); raising would fail the caller's fresh start elsewhere.
+            log.warning("sandbox_engine_gone", container=container, error=str(e))
+            return False
         return True
 
 
 def _tmpfs_size(size_mb: int) -> str:
     """A tmpfs's bounds: its size, and its number of files, whose metadata the size leaves out."""
     return f"size={size_mb}m,nr_inodes={size_mb * TMPFS_FILES_PER_MB}"
+
+
+def _path_kind(mode: int) -> PathKind:
+    if mode & _MODE_DIR:
+        return "dir"
+    if mode & _MODE_SYMLINK:
+        return "symlink"
+    return "other" if mode & _MODE_OTHER else "file"
 
 
 def _container_name(run_id: str) -> str:
