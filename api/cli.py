@@ -1,24 +1,23 @@
-"""The ``agent-worker`` command."""
+"""The ``agent-worker`` command.
+
+The worker's modules are imported only by the commands that run it (serve, migrate): ``run`` and
+``tasks`` are a client, and start in a fraction of the time without them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.metadata
 import ipaddress
 import sys
+from typing import TYPE_CHECKING
 
-import structlog
-from aiohttp import web
-from pydantic import ValidationError
-
-from api.app import create_app
-from api.settings import Settings
-from api.web.logging import configure_logging
 from client.cli import COMMANDS as CLIENT_COMMANDS
 from client.cli import add_commands as add_client_commands
 from client.cli import run_command as run_client_command
-from runtime.store import migrate_database
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 __all__ = ["main"]
 
@@ -56,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _migrate(settings: Settings) -> int:
+    import asyncio
+
+    from runtime.store import migrate_database
+
     try:
         revision = asyncio.run(migrate_database(settings.database))
     except Exception as e:
@@ -69,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in CLIENT_COMMANDS:  # no worker settings: only the server's URL and key
         return run_client_command(args)
+    import structlog
+    from aiohttp import web
+    from pydantic import ValidationError
+
+    from api.app import create_app
+    from api.settings import Settings
+    from api.web.logging import configure_logging
+
     try:
         settings = Settings()
     except ValidationError as e:
