@@ -1,0 +1,165 @@
+"""The console in a real browser (Debian's Chromium through Playwright), asserting on the DOM:
+signing in, starting a task and watching its tool output stream in while it runs, canceling it,
+the task list, a follow-up in the same conversation, the chat playground, and signing out.
+
+Real sandboxes and the scripted model server; every wait is on a DOM condition with Playwright's
+generous timeouts, never on time."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, Page, expect
+
+from tests.api.conftest import ClientMaker
+from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+
+Client = TestClient[Any, Any]
+KEYS = "alice:tok-alice,bob:tok-bob"
+WAIT = 60_000  # ms: a sandbox start on a loaded CI machine
+
+
+@pytest.fixture
+async def secured(make_client: ClientMaker) -> Client:
+    return await make_client(api_keys=KEYS)
+
+
+async def signed_in_page(browser: Browser, client: Client, key: str = "tok-alice") -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT)
+    await page.goto(str(client.make_url("/console")))
+    await expect(page).to_have_url(re.compile(r"/console/signin\?next=/console$"))
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(re.compile(r"/console$"))
+    await expect(page.get_by_text("Signed in as")).to_contain_text("alice" if key == "tok-alice" else "bob")
+    return page
+
+
+async def start_task(page: Page, message: str) -> str:
+    await page.get_by_role("textbox", name="Message", exact=True).fill(message)
+    await page.get_by_role("button", name="Start task").click()
+    await expect(page).to_have_url(re.compile(r"/console/tasks/[0-9a-f-]+$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+async def test_sign_in_start_a_task_watch_its_output_stream_in_and_cancel_it(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    # The command prints, then blocks: its output can only be on the page because it streamed.
+    model_server.add(
+        ToolCalls(
+            [Call("execute_bash", {"command": "echo streamed-before-the-end; sleep 600"})],
+            content="Let me run it.",
+        )
+    )
+    page = await signed_in_page(browser, secured)
+
+    task_id = await start_task(page, "print something, then wait")
+
+    output = page.locator(".tool pre.output")
+    await expect(output).to_contain_text("streamed-before-the-end")
+    await expect(page.locator("#task-status")).to_have_text("running")
+    await expect(page.locator(".tool pre.code")).to_have_text("echo streamed-before-the-end; sleep 600")
+    await expect(page.locator(".iteration .model-text")).to_have_text("Let me run it.")
+    await page.get_by_role("button", name="Cancel task").click()
+    await expect(page.locator("#task-status")).to_have_text("canceled")
+    await expect(page.locator(".final-canceled")).to_be_visible()
+    await expect(page.get_by_role("button", name="Cancel task")).to_be_disabled()
+    state = await (
+        await secured.get(f"/api/v1/tasks/{task_id}", headers={"Authorization": "Bearer tok-alice"})
+    ).json()
+    assert state["data"]["status"] == "canceled"
+
+
+async def test_a_finished_task_shows_exit_code_tokens_and_answer_then_a_follow_up_continues_it(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.extend(
+        [
+            ToolCalls([Call("execute_python", {"code": "print(6 * 7)"})]),
+            Reply("The answer is 42."),
+            Reply("Yes, still 42."),
+        ]
+    )
+    page = await signed_in_page(browser, secured)
+    first = await start_task(page, "compute 6*7")
+
+    await expect(page.locator(".final-completed")).to_contain_text("The answer is 42.")
+    await expect(page.locator("#task-status")).to_have_text("completed")
+    await expect(page.locator(".tool .badge")).to_have_text("exit 0")
+    await expect(page.locator(".tool pre.output")).to_have_text("42\n")
+    await expect(page.locator(".iteration")).to_have_count(2)
+    await expect(page.locator(".iteration").first).to_contain_text("15 tokens (10 in, 5 out)")
+    await expect(page.locator("#task-tokens")).to_have_text("30")
+
+    await page.get_by_label("Message in the same conversation").fill("sure?")
+    await page.get_by_role("button", name="Send").click()
+    await expect(page).not_to_have_url(re.compile(first))
+    await expect(page.locator(".final-completed")).to_contain_text("Yes, still 42.")
+    assert model_server.requests[-1]["messages"][-1] == {"role": "user", "content": "sure?"}
+
+    await page.get_by_role("link", name="Tasks").click()
+    rows = page.locator("#task-rows tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first.locator(".status")).to_have_text("completed")
+    await expect(rows.nth(1)).to_contain_text(first[:8])
+    await expect(rows.nth(1).locator("td[data-label=Tokens]")).to_have_text("30")
+
+
+async def test_the_chat_playground_renders_the_answer_as_a_timeline(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.extend(
+        [ToolCalls([Call("execute_bash", {"command": "echo 5050"})]), Reply("The sum is 5050.")]
+    )
+    page = await signed_in_page(browser, secured)
+    await page.get_by_role("link", name="Chat").click()
+
+    await page.get_by_role("textbox", name="Message", exact=True).fill("sum 1..100")
+    await page.get_by_role("button", name="Send").click()
+
+    await expect(page.locator(".final-completed")).to_contain_text("The sum is 5050.")
+    await expect(page.locator(".tool pre.output")).to_have_text("5050\n")
+    await expect(page.locator(".tool .badge")).to_have_text("exit 0")
+    await expect(page.locator("#chat-state")).to_contain_text("2 iterations")
+
+
+async def test_signing_out_clears_access(browser: Browser, secured: Client) -> None:
+    page = await signed_in_page(browser, secured)
+
+    await page.get_by_role("button", name="Sign out").click()
+
+    await expect(page).to_have_url(re.compile(r"/console/signin$"))
+    status = await page.evaluate("fetch('/api/v1/tasks').then((r) => r.status)")
+    assert status == 401
+    await page.goto(str(secured.make_url("/console/chat")))
+    await expect(page).to_have_url(re.compile(r"/console/signin\?next=/console/chat$"))
+    assert not [c for c in await page.context.cookies() if c["name"] == "agent_worker_session"]
+
+
+async def test_anonymous_loopback_mode_works_without_signing_in(
+    browser: Browser, client: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.add(Reply("hello"))
+    page = await browser.new_page()
+    page.set_default_timeout(WAIT)
+    await page.goto(str(client.make_url("/console")))
+
+    await expect(page.get_by_text("Anonymous")).to_be_visible()
+    await start_task(page, "hi")
+    await expect(page.locator(".final-completed")).to_contain_text("hello")
+
+
+async def test_a_phone_width_keeps_the_list_readable(browser: Browser, secured: Client) -> None:
+    page = await browser.new_page(viewport={"width": 390, "height": 844})
+    await page.goto(str(secured.make_url("/console/signin")))
+    await page.get_by_label("API key").fill("tok-alice")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Tasks", exact=True)).to_be_visible()
+
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing forces a sideways scroll
