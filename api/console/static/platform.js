@@ -18,11 +18,11 @@
     );
   }
 
-  // A signed amount of credits: "+12.50" / "-500.00" / "0.00".
+  // A signed amount of credits: "+12.50" / "-500.00" / "0.00" (ASCII signs: copied numbers parse).
   function signed(amount) {
     const number = Number(amount);
     const text = fmt.credits(Math.abs(number));
-    return number > 0 ? `+${text}` : number < 0 ? `−${text}` : text;
+    return number > 0 ? `+${text}` : number < 0 ? `-${text}` : text;
   }
 
   // 32 hex characters from the browser's CSPRNG (crypto.randomUUID needs a secure context; this
