@@ -141,12 +141,6 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             orphans_removed=reaped,
         )
 
-        # The lease ends what this instance's last process left running (and, on a shared
-        # database, what dead workers left) before this worker serves; given up last at shutdown.
-        lease = WorkerLease(
-            store, settings.worker_instance, settings.lease_settings(), sandboxes.reap_orphans
-        )
-        await stack.enter_async_context(lease.held())
         await stack.enter_async_context(sandboxes.pools_running())  # one warm pool per engine
 
         models = ModelRegistry(settings.registered_models(), settings.default_model)
@@ -166,7 +160,21 @@ async def start_services(
     app[SANDBOX_POOL] = resources.pool
     app[MODELS] = models
 
-    app[IDEMPOTENCY] = await stack.enter_async_context(idempotency_keys(store, settings.idempotency_ttl))
+    app[IDEMPOTENCY] = keys = await stack.enter_async_context(
+        idempotency_keys(store, settings.idempotency_ttl)
+    )
+    sandboxes = resources.sandboxes
+
+    async def clean_up_after(instance: str) -> int:
+        """What a dead worker leaves besides its runs: its containers, its keys in flight."""
+        removed = await sandboxes.reap_orphans(instance)
+        await keys.interrupt_in_flight()
+        return removed
+
+    # The lease ends what this instance's last process left running (and, on a shared database,
+    # what dead workers left) before this worker serves; given up last at shutdown.
+    lease = WorkerLease(store, settings.worker_instance, settings.lease_settings(), clean_up_after)
+    await stack.enter_async_context(lease.held())
     # Several engines: each workspace is placed on one, recorded in the store for every worker.
     placements = Placements(store, resources.sandboxes) if settings.docker_hosts is not None else None
     app[PLACEMENTS] = placements
@@ -184,13 +192,13 @@ async def start_services(
 
     stack.push_async_callback(task_sandboxes.aclose)
     app[CONVERSATIONS] = conversations = Conversations(store)
-    lease = settings.lease_settings()
+    timing = settings.lease_settings()
     app[TASKS] = tasks = TaskManager(
         store,
         conversations,
         task_sandboxes,
         settings.task_limits(),
-        elsewhere_wait=lease.lease_seconds + 2 * lease.heartbeat_seconds,
+        elsewhere_wait=timing.lease_seconds + 2 * timing.heartbeat_seconds,
     )
     app[TASK_STARTER] = starter = TaskStarter(
         workspaces, conversations, library, models, tasks, settings.loop_settings()

@@ -146,7 +146,8 @@ class IdempotencyStore:
         await self._rows.release(owner, scope, key)
 
     async def interrupt_in_flight(self) -> int:
-        """Start-up: keys a previous process left in flight end as interrupted (never run again)."""
+        """Keys a previous process of this worker, or a dead worker, left in flight end as
+        interrupted (never run again): at start-up, and periodically for workers that died since."""
         return await self._rows.interrupt_in_flight(INTERRUPTED, self._clock() + self._ttl)
 
     async def purge_expired(self) -> int:

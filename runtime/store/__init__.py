@@ -64,7 +64,7 @@ class Store(RunEvents):
         self.library = LibraryQueries(db)
         self.capabilities = CapabilityQueries(db)
         self.capability_orders = CapabilityOrderQueries(db)
-        self.idempotency = IdempotencyQueries(db)
+        self.idempotency = IdempotencyQueries(db, instance)
         self.context_aliases = ContextAliasQueries(db)
         self.task_origins = TaskOriginQueries(db)
         self.task_summaries = TaskSummaryQueries(db)

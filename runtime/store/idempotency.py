@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from runtime.store.database import Database
 from runtime.store.dialects import upsert
 from runtime.store.schema import idempotency_keys as keys
+from runtime.store.schema import worker_instances
 
 __all__ = ["IN_FLIGHT", "IdempotencyQueries", "KeyRow"]
 
@@ -25,8 +28,9 @@ class KeyRow(BaseModel):
 
 
 class IdempotencyQueries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, instance: str | None = None) -> None:
         self._db = db
+        self._instance = instance  # the worker whose in-flight keys these are (see interrupt_in_flight)
 
     def _key(self, owner: str, scope: str, key: str) -> list[ColumnElement[bool]]:
         return [keys.c.owner == owner, keys.c.scope == scope, keys.c.key == key]
@@ -47,6 +51,7 @@ class IdempotencyQueries:
             state=IN_FLIGHT,
             created_at=now,
             expires_at=expires_at,
+            worker_id=self._instance,
         )
         statement = statement.on_conflict_do_update(
             index_elements=["owner", "scope", "key"],
@@ -59,6 +64,7 @@ class IdempotencyQueries:
                 "reason": None,
                 "created_at": statement.excluded.created_at,
                 "expires_at": statement.excluded.expires_at,
+                "worker_id": statement.excluded.worker_id,
             },
             where=(keys.c.state != IN_FLIGHT) & (keys.c.expires_at <= now),
         ).returning(keys.c.key)
@@ -105,10 +111,16 @@ class IdempotencyQueries:
             await conn.execute(delete(keys).where(*self._key(owner, scope, key), keys.c.state == IN_FLIGHT))
 
     async def interrupt_in_flight(self, reason: str, expires_at: float) -> int:
+        """Close the keys left in flight by this instance's last process, by no worker (written
+        before leases), or by a worker whose lease has expired; never a live worker's."""
+        live = select(worker_instances.c.id).where(worker_instances.c.lease_expires_at >= time.time())
+        left = or_(
+            keys.c.worker_id.is_(None), keys.c.worker_id == self._instance, keys.c.worker_id.not_in(live)
+        )
         async with self._db.connect() as conn:
             result = await conn.execute(
                 update(keys)
-                .where(keys.c.state == IN_FLIGHT)
+                .where(keys.c.state == IN_FLIGHT, left)
                 .values(state=DONE, reason=reason, expires_at=expires_at)
             )
         return int(result.rowcount)

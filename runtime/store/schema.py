@@ -199,6 +199,8 @@ idempotency_keys = Table(
     Column("reason", Text),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+    # The worker instance answering the key's first request while it is in flight (see runs).
+    Column("worker_id", Text),
     Index("idempotency_keys_expiry", "expires_at"),
 )
 

@@ -29,7 +29,8 @@ __all__ = ["LeaseConfig", "WorkerLease"]
 log = structlog.get_logger(__name__)
 
 Reaper = Callable[[str], Awaitable[int]]
-"""Removes every container of a worker instance; how many it removed."""
+"""Cleans up what a dead worker instance left besides its runs (its containers); how many
+containers it removed."""
 
 
 class LeaseConfig(BaseModel):

@@ -153,3 +153,23 @@ async def test_the_listener_reconnects_and_wakes_readers_after_its_connection_dr
         woken = reader.watch("r")
         await writer.append("r", IterationStarted(iteration=1))  # from another store: only NOTIFY wakes
         await asyncio.wait_for(woken.wait(), GUARD)
+
+
+@engines
+async def test_a_starting_worker_closes_only_keys_left_in_flight_by_dead_workers(
+    store_target: str | Path,
+) -> None:
+    async with Store.open(store_target, "a") as a, Store.open(store_target, "b") as b:
+        await a.workers.beat("a", LONG)
+        await b.workers.beat("b", LONG)
+        assert await a.idempotency.claim("u", "header", "live", "f", 0.0, LONG)
+        assert await b.idempotency.claim("u", "header", "dead", "f", 0.0, LONG)
+        await expire(b, "b")
+        async with Store.open(store_target, "c") as c:
+            assert await c.idempotency.interrupt_in_flight("interrupted", LONG) == 1
+            live, dead = (
+                await c.idempotency.find("u", "header", "live"),
+                await c.idempotency.find("u", "header", "dead"),
+            )
+        assert live is not None and live.state == "in_flight"
+        assert dead is not None and (dead.state, dead.reason) == ("done", "interrupted")
