@@ -15,6 +15,7 @@ already running`` instead of the real error.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from api.rest.files import setup_file_routes
 from api.rest.library import setup_library_routes
 from api.rest.meta import setup_meta_routes
 from api.rest.models import setup_model_routes
+from api.rest.observability import setup_observability_routes
 from api.rest.tasks import setup_task_routes
 from api.rest.workspaces import setup_workspace_routes
 from api.settings import Settings
@@ -64,6 +66,7 @@ from api.web.keys import (
     STORE,
     TASK_STARTER,
     TASKS,
+    TELEMETRY,
     TRUST,
     WALLETS,
     WORKSPACES,
@@ -72,6 +75,7 @@ from api.web.logging import request_context_middleware
 from api.web.openapi import OpenAPIRegistry
 from api.web.rate_limits import rate_limit_middleware, setup_rate_limits
 from api.web.request_line import accept_raw_utf8_request_lines
+from api.web.telemetry import setup_telemetry, telemetry_middleware
 from runtime.engine.chat import ChatRunner
 from runtime.engine.model_registry import ModelRegistry
 from runtime.features.capabilities import Capabilities
@@ -92,6 +96,7 @@ from runtime.tasks.conversations import Conversations
 from runtime.tasks.leases import WorkerLease
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import TaskStarter
+from runtime.telemetry import ObservedSandboxes, Telemetry
 from runtime.workspaces.placement import Placements
 from runtime.workspaces.records import Workspaces
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
@@ -116,7 +121,7 @@ class Resources:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(settings: Settings, telemetry: Telemetry) -> AsyncIterator[Resources]:
     """Opened in this order, closed in reverse; a failure closes what was opened before it."""
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(Store.open(settings.database, settings.worker_instance))
@@ -143,7 +148,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
 
         await stack.enter_async_context(sandboxes.pools_running())  # one warm pool per engine
 
-        models = ModelRegistry(settings.registered_models(), settings.default_model)
+        models = ModelRegistry(settings.registered_models(), settings.default_model, telemetry)
         stack.push_async_callback(models.aclose)
 
         yield Resources(store=store, sandboxes=sandboxes, pool=sandboxes.first.pool, models=models)
@@ -155,7 +160,9 @@ async def start_services(
     """Builds every service from ``resources``, each after what it uses; ``stack`` gets their closing."""
     store, models = resources.store, resources.models
     app[STORE] = store
-    app[SANDBOXES] = resources.sandboxes
+    telemetry = app[TELEMETRY]
+    telemetry.watch_pools(lambda: [engine.pool for engine in resources.sandboxes])
+    app[SANDBOXES] = ObservedSandboxes(resources.sandboxes, telemetry, "workspace")  # MCP sessions'
     app[SANDBOX_HEALTH] = resources.sandboxes  # /health asks the backend, knowing only this
     app[SANDBOX_POOL] = resources.pool
     app[MODELS] = models
@@ -179,7 +186,9 @@ async def start_services(
     placements = Placements(store, resources.sandboxes) if settings.docker_hosts is not None else None
     app[PLACEMENTS] = placements
     task_sandboxes = WorkspaceSandboxes(
-        resources.sandboxes, settings.workspace_idle_timeout, placements=placements
+        ObservedSandboxes(resources.sandboxes, telemetry, "workspace"),
+        settings.workspace_idle_timeout,
+        placements=placements,
     )
     app[WORKSPACES] = workspaces = Workspaces(
         store, settings.workspace_settings(), sandboxes=task_sandboxes, placements=placements
@@ -188,7 +197,13 @@ async def start_services(
     stack.push_async_callback(workspaces.aclose)  # after the sandboxes (closed before, in reverse)
     app[LIBRARY] = library = Library(store)
     # Ephemeral sandboxes: a spare of an engine's pool, or a cold start, on the engine with room.
-    app[CHAT_RUNNER] = ChatRunner(store, models.get(None), resources.sandboxes, settings.loop_settings())
+    app[CHAT_RUNNER] = ChatRunner(
+        store,
+        models.get(None),
+        ObservedSandboxes(resources.sandboxes, telemetry, "ephemeral"),
+        settings.loop_settings(),
+        telemetry,
+    )
 
     stack.push_async_callback(task_sandboxes.aclose)
     app[CONVERSATIONS] = conversations = Conversations(store)
@@ -199,7 +214,9 @@ async def start_services(
         task_sandboxes,
         settings.task_limits(),
         elsewhere_wait=timing.lease_seconds + 2 * timing.heartbeat_seconds,
+        telemetry=telemetry,
     )
+    telemetry.watch_tasks(tasks)
     app[TASK_STARTER] = starter = TaskStarter(
         workspaces, conversations, library, models, tasks, settings.loop_settings()
     )
@@ -235,7 +252,9 @@ async def start_services(
 async def _lifespan(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with AsyncExitStack() as stack:
-        resources = await stack.enter_async_context(open_resources(settings))
+        # Closed last: the spans of everything that closes before it are exported.
+        stack.push_async_callback(asyncio.to_thread, app[TELEMETRY].close)
+        resources = await stack.enter_async_context(open_resources(settings, app[TELEMETRY]))
         await start_services(app, settings, resources, stack)
         yield
 
@@ -246,10 +265,12 @@ async def _drain_tasks(app: web.Application) -> None:
     await app[TASKS].drain()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, telemetry: Telemetry | None = None) -> web.Application:
+    """The worker's app; ``telemetry`` (tests give theirs) defaults to the settings' (OTLP traces if set)."""
     accept_raw_utf8_request_lines()
     app = web.Application(
         middlewares=[
+            telemetry_middleware,  # outermost: the request's span is the parent of all it does
             request_context_middleware,
             error_middleware,
             signin_redirect_middleware,  # a console page without credentials: sign in, not a 401
@@ -264,11 +285,13 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES},
     )
     app[SETTINGS] = settings
+    setup_telemetry(app, telemetry or Telemetry.exporting(traces=bool(settings.otel_exporter_otlp_endpoint)))
     setup_rate_limits(app)
     setup_idempotency(app)
     registry = OpenAPIRegistry()
     app[OPENAPI] = registry
     setup_meta_routes(app, registry)
+    setup_observability_routes(app, registry)
     setup_chat_routes(app, registry)
     setup_workspace_routes(app, registry)
     setup_file_routes(app, registry)

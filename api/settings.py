@@ -199,6 +199,17 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(
         0, ge=0, description="Proxies in front that append to X-Forwarded-For; 0: the header is ignored."
     )
+    metrics_public: bool = Field(
+        False, description="GET /metrics without a key (for a scraper on a private network); false: a key."
+    )
+    ready_timeout: float = Field(
+        3.0, gt=0, le=60, description="Seconds GET /ready waits for each check (the model server's answer)."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
+        description="OTLP/HTTP collector (e.g. http://localhost:4318): traces are exported there; unset: off.",
+    )
     log_format: str = Field("auto", pattern="^(auto|json|console)$", description="auto: console on a TTY.")
     log_level: str = Field("info", description="Minimum log level.")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -56,6 +57,11 @@ class WarmPool:
         self._filler: asyncio.Task[None] | None = None
         self._removing: set[asyncio.Task[None]] = set()
         self._serial = itertools.count(1)
+        # Counted here, read by the worker's metrics at each scrape (sandbox/ knows no metrics).
+        self._claims = 0
+        self._cold_starts = 0
+        self._spares_started = 0
+        self._spare_start_seconds = 0.0
 
     async def __aenter__(self) -> WarmPool:
         if self._size > 0:
@@ -79,11 +85,36 @@ class WarmPool:
         """Spares waiting to be claimed."""
         return len(self._ready)
 
+    @property
+    def size(self) -> int:
+        """Spares the pool keeps started."""
+        return self._size
+
+    @property
+    def claims(self) -> int:
+        """Spares handed out since the pool started."""
+        return self._claims
+
+    @property
+    def cold_starts(self) -> int:
+        """Sandboxes this pool started on demand, having no spare ready (or being off)."""
+        return self._cold_starts
+
+    @property
+    def spares_started(self) -> int:
+        return self._spares_started
+
+    @property
+    def spare_start_seconds(self) -> float:
+        """Time spent starting spares (creating one until it answered its first command), in all."""
+        return self._spare_start_seconds
+
     @asynccontextmanager
     async def open(self, request: SandboxRequest) -> AsyncIterator[Sandbox]:
         """A spare when one is ready and the request needs no workspace's files; else a cold start."""
         spare = await self._claim(request) if request.ephemeral else None
         if spare is None:
+            self._cold_starts += 1
             stack = AsyncExitStack()
             spare = _Spare(await stack.enter_async_context(self._factory.open(request)), stack)
         try:
@@ -102,6 +133,7 @@ class WarmPool:
                 self._remove_later(spare)
                 raise
             if alive:
+                self._claims += 1
                 log.info("sandbox_claimed", sandbox=spare.sandbox.id, owner=request.owner, run=request.run_id)
                 return spare
             log.warning("pool_spare_died", sandbox=spare.sandbox.id)
@@ -114,6 +146,7 @@ class WarmPool:
             while len(self._ready) < self._size:
                 request = SandboxRequest(owner="", run_id=f"pool-{next(self._serial)}", pool=True)
                 stack = AsyncExitStack()
+                started = time.monotonic()
                 try:
                     sandbox = await stack.enter_async_context(self._factory.open(request))
                     # A new container's first command is a few ms slower: pay it here, not in a run.
@@ -126,6 +159,8 @@ class WarmPool:
                     log.exception("pool_spare_failed", retry_in=_RETRY_DELAY)
                     await asyncio.sleep(_RETRY_DELAY)
                     continue
+                self._spares_started += 1
+                self._spare_start_seconds += time.monotonic() - started
                 self._ready.append(_Spare(sandbox, stack))
             await self._wanted.wait()
 

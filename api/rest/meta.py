@@ -94,8 +94,8 @@ def setup_meta_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
             "Healthy once the store is open and the sandbox image is present (503 otherwise)",
             "meta",
             response=Health,
+            also=(503,),
             public=True,
-            errors=(),
         ),
         health,
     )

@@ -29,7 +29,15 @@ from api.web.keys import ACCOUNTS, SETTINGS, USER
 from api.web.session import CSRF_HEADER, SAFE_METHODS, read_session
 from runtime.errors import ForbiddenError
 
-__all__ = ["ANONYMOUS", "PUBLIC_PATHS", "USER_ID_HEADER", "auth_middleware", "is_public", "user_of_token"]
+__all__ = [
+    "ANONYMOUS",
+    "PUBLIC_PATHS",
+    "USER_ID_HEADER",
+    "auth_middleware",
+    "is_public",
+    "public_request",
+    "user_of_token",
+]
 
 ANONYMOUS = "anonymous"
 # The agent card is public by the A2A spec: clients read it to learn how to authenticate.
@@ -37,6 +45,7 @@ PUBLIC_PATHS = frozenset(
     {
         "/",
         "/health",
+        "/ready",
         "/openapi.json",
         "/.well-known/agent-card.json",
         "/.well-known/agent.json",
@@ -57,6 +66,11 @@ USER_ID_HEADER = "X-Platform-User-Id"
 
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path == "/docs" or path.startswith(("/docs/", "/console/static/"))
+
+
+def public_request(request: web.Request) -> bool:
+    """A request that needs no key: a public path, or /metrics when AGENT_METRICS_PUBLIC is set."""
+    return is_public(request.path) or (request.path == "/metrics" and request.app[SETTINGS].metrics_public)
 
 
 def _user_for(token: str, tokens: dict[str, str]) -> str | None:
@@ -91,7 +105,7 @@ async def user_of_token(app: web.Application, token: str) -> str | None:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     tokens = request.app[SETTINGS].tokens
     anonymous_allowed = not tokens and not request.path.startswith(PLATFORM_PREFIX)
-    if is_public(request.path):
+    if public_request(request):
         if not tokens:
             request[USER] = ANONYMOUS
         return await handler(request)

@@ -27,6 +27,7 @@ from runtime.store import Store
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import TaskStarter
+from runtime.telemetry import Telemetry
 from runtime.workspaces.placement import Placements
 from runtime.workspaces.records import Workspaces
 from sandbox.base import SandboxFactory
@@ -58,6 +59,7 @@ __all__ = [
     "STORE",
     "TASKS",
     "TASK_STARTER",
+    "TELEMETRY",
     "TRUST",
     "USER",
     "USER_RATE_LIMITER",
@@ -93,6 +95,7 @@ ORDERS = web.AppKey("orders", Orders)
 TRUST = web.AppKey("trust", Trust)
 MEMORY = web.AppKey("memory", SharedMemory)
 FEED = web.AppKey("feed", Feed)
+TELEMETRY = web.AppKey("telemetry", Telemetry)  # metrics registry and tracer (runtime.telemetry)
 REGISTRATIONS = web.AppKey("registrations", DailyLimit)  # registrations per client address a day
 
 USER = web.RequestKey("user", str)

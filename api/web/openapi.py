@@ -61,6 +61,7 @@ class Operation:
     response: type[BaseModel] | None = None
     query: type[BaseModel] | None = None  # documented as query parameters
     status: int = 200
+    also: tuple[int, ...] = ()  # other statuses whose body is ``response`` too (a probe's 503)
     public: bool = False
     errors: tuple[int, ...] = ()
     description: str = ""
@@ -120,10 +121,11 @@ class OpenAPIRegistry:
         error_ref = refs[(op.error_model, "serialization")]
         responses: dict[str, Any] = {}
         if op.response is not None:
-            responses[str(op.status)] = {
-                "description": "Success",
-                "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
-            }
+            for status in (op.status, *op.also):
+                responses[str(status)] = {
+                    "description": "Success" if status == op.status else _REASONS.get(status, "Error"),
+                    "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
+                }
         responses.update(op.responses_raw)
         # Idempotency-Key applies where a body is buffered (JSON, or none), not to multipart uploads.
         keyed = op.method in _IDEMPOTENT_METHODS and not op.request_raw

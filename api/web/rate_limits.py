@@ -18,7 +18,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.web.auth import is_public
+from api.web.auth import public_request
 from api.web.errors import TooManyRequestsError
 from api.web.keys import PUBLIC_RATE_LIMITER, SETTINGS, USER, USER_RATE_LIMITER
 from runtime.features.rate_limits import Admission, RateLimiter
@@ -61,7 +61,7 @@ def _headers(admission: Admission) -> dict[str, str]:
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     limiter: RateLimiter
-    if is_public(request.path):
+    if public_request(request):
         limiter = request.app[PUBLIC_RATE_LIMITER]
         client = "ip:" + client_address(request, request.app[SETTINGS].trusted_proxy_hops)
     else:

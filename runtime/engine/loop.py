@@ -38,6 +38,7 @@ from runtime.engine.tools import (
     tool_schemas,
 )
 from runtime.errors import IterationLimitError, RunError
+from runtime.telemetry import RunObserver
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "EventSink", "LoopConfig", "RunOutcome", "run_agent"]
 
@@ -85,8 +86,14 @@ async def run_agent(
     config: LoopConfig,
     max_iterations: int,
     sink: EventSink,
+    observer: RunObserver | None = None,
 ) -> RunOutcome:
-    """Run the loop on ``messages`` (system and user messages included) until a final answer."""
+    """Run the loop on ``messages`` (system and user messages included) until a final answer.
+
+    ``observer`` (from :meth:`runtime.telemetry.Telemetry.run`) gets the iterations, the tool calls
+    and how the run ended.
+    """
+    run = observer if observer is not None else RunObserver.unobserved()
     messages = list(messages)
     schemas = tool_schemas(config.tools.allowed)
     usage = Usage()
@@ -100,12 +107,15 @@ async def run_agent(
                 )
             iteration += 1
             await sink.emit(IterationStarted(iteration=iteration))
+            run.iteration(iteration)
             turn, model_duration = await _model_step(
                 model, messages, iteration, sink, config.reasoning_effort, schemas, get_sandbox
             )
             usage += turn.usage
             response = turn.content
-            tools = await _tool_step(turn.tool_calls, messages, iteration, get_sandbox, config.tools, sink)
+            tools = await _tool_step(
+                turn.tool_calls, messages, iteration, get_sandbox, config.tools, sink, run
+            )
             # The canonical log line of an iteration: tokens, tools and durations together.
             log.info(
                 "iteration",
@@ -117,6 +127,7 @@ async def run_agent(
                 tools=tools,
             )
             if not turn.tool_calls:
+                run.ended(iteration, None)
                 await sink.emit(RunCompleted(response=response, iterations=iteration, usage=usage))
                 return RunOutcome(response=response, iterations=iteration, usage=usage, messages=messages)
     except RunError as e:
@@ -124,6 +135,7 @@ async def run_agent(
     except Exception as e:  # our own failure (sandbox, store): end this run, keep the worker up
         log.exception("run_internal_error", iteration=iteration)
         error = f"internal error: {type(e).__name__}: {e}"
+    run.ended(iteration, error)
     await sink.emit(RunFailed(error=error, response=response, iterations=iteration, usage=usage))
     return RunOutcome(response=response, iterations=iteration, usage=usage, error=error, messages=messages)
 
@@ -182,13 +194,18 @@ async def _tool_step(
     get_sandbox: PrefetchingSandboxSource,
     config: ToolConfig,
     sink: EventSink,
+    run: RunObserver,
 ) -> list[dict[str, Any]]:
     """Run each call in order; returns a summary per call for the iteration's log line."""
     summaries: list[dict[str, Any]] = []
     for call in calls:
         await sink.emit(ToolCall(iteration=iteration, id=call.id, name=call.name, arguments=call.arguments))
-        async with ToolOutputStream(sink.emit, iteration, call.id, config.output_limit) as output:
-            outcome = await execute_tool_call(call.name, call.arguments, get_sandbox, config, output.write)
+        with run.tool_call(call.name, call.id) as observed:
+            async with ToolOutputStream(sink.emit, iteration, call.id, config.output_limit) as output:
+                outcome = await execute_tool_call(
+                    call.name, call.arguments, get_sandbox, config, output.write
+                )
+            observed.result(outcome)
         await sink.emit(
             ToolResult(
                 iteration=iteration,

@@ -95,6 +95,23 @@ class OpenAIChatModel:
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def problem(self, timeout: float) -> str | None:
+        """Why the server does not answer its models list within ``timeout`` s (None when it does).
+
+        The readiness probe's question: one request, no retries. The answer names the failure's
+        kind, never the server's text or URL (the probe is public).
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._client.with_options(timeout=timeout, max_retries=0).models.list()
+        except (TimeoutError, openai.APITimeoutError):
+            return f"no answer within {timeout:g} s"
+        except openai.APIStatusError as e:
+            return f"answered {e.status_code}"
+        except openai.APIConnectionError:
+            return "unreachable"
+        return None
+
     async def complete(
         self,
         messages: list[dict[str, Any]],

@@ -8,6 +8,7 @@ whose model answers straight away never starts a container.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
@@ -17,6 +18,7 @@ import structlog
 
 from runtime.engine.events import FINAL_EVENT_TYPES, Event, ToolCall
 from runtime.store import Store
+from runtime.telemetry import Telemetry, no_telemetry
 from sandbox.base import Sandbox
 
 __all__ = ["LazySandbox", "StoreSink"]
@@ -33,12 +35,14 @@ class StoreSink:
     so far is stored: the log holds every action before it is taken and the whole run before the
     run is said to be over. A crash can lose the last few milliseconds of text or output, never
     a tool call that ran. ``async with`` waits for the writer at the end; a batch the store
-    refused is logged and raised by the next waiting ``emit`` or by :meth:`flush`.
+    refused is logged and raised by the next waiting ``emit`` or by :meth:`flush`. Each batch's
+    write time goes to ``telemetry``.
     """
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, telemetry: Telemetry | None = None) -> None:
         self._store = store
         self._run_id = run_id
+        self._telemetry = telemetry or no_telemetry()
         self._queued: list[Event] = []
         self._writer: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -72,12 +76,14 @@ class StoreSink:
     async def _write(self) -> None:
         while self._queued:
             batch, self._queued = self._queued, []
+            started = time.monotonic()
             try:
                 await self._store.append_batch(self._run_id, batch)
             except Exception as e:
                 log.exception("events_not_stored", count=len(batch))
                 self._failure = e
                 return
+            self._telemetry.stored(len(batch), time.monotonic() - started)
 
 
 class LazySandbox:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.store.capabilities import CapabilityQueries
@@ -82,6 +83,11 @@ class Store(RunEvents):
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """One transaction, for the store functions that take a connection (the platform's)."""
         return self._db.transaction()
+
+    async def ping(self) -> None:
+        """One round trip to the database (the readiness probe's question); raises if it fails."""
+        async with self._db.connect() as conn:
+            await conn.execute(select(literal(1)))
 
     @classmethod
     @asynccontextmanager

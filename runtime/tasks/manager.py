@@ -42,6 +42,7 @@ from runtime.engine.runs import LazySandbox, StoreSink
 from runtime.errors import NotFoundError, UnavailableError
 from runtime.store import ACTIVE, RunRecord, RunStatus, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
+from runtime.telemetry import Telemetry, no_telemetry
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
 __all__ = ["TaskLimits", "TaskManager", "TaskSpec"]
@@ -80,8 +81,8 @@ class _TaskSink(StoreSink):
     written here, not by the loop, and must not say it made no model call.
     """
 
-    def __init__(self, store: Store, task_id: str) -> None:
-        super().__init__(store, task_id)
+    def __init__(self, store: Store, task_id: str, telemetry: Telemetry) -> None:
+        super().__init__(store, task_id, telemetry)
         self.iterations = 0
         self.response = ""
         self.usage = Usage()
@@ -104,6 +105,7 @@ class TaskManager:
         limits: TaskLimits,
         *,
         elsewhere_wait: float = 60.0,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``elsewhere_wait``: the longest :meth:`cancel` waits for a task another worker runs to end
         (a dead worker's tasks end once its lease expires, so: at least the lease's length)."""
@@ -117,6 +119,8 @@ class TaskManager:
         self._cancel_reasons: dict[str, str] = {}
         self._draining = False
         self._elsewhere_wait = elsewhere_wait
+        self._telemetry = telemetry or no_telemetry()
+        self._running = 0  # tasks holding a slot; the others in _tasks wait for one
         self._requested: set[asyncio.Task[bool]] = set()  # cancels asked for by other workers
         store.on_cancel_request(self._cancel_requested)
 
@@ -139,7 +143,7 @@ class TaskManager:
             max_active=self._limits.max_per_user,
         )
         self._specs[task_id] = spec
-        sink = _TaskSink(self._store, task_id)
+        sink = _TaskSink(self._store, task_id, self._telemetry)
         try:
             await sink.emit(
                 RunStarted(message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name)
@@ -165,10 +169,14 @@ class TaskManager:
         with structlog.contextvars.bound_contextvars(task_id=task_id, owner=spec.owner):
             try:
                 async with self._slots:
-                    if status == "pending":
-                        await self._store.set_status(task_id, "running")
-                        await sink.emit(StatusChanged(status="running"))
-                    outcome = await self._run(task_id, spec, sink)
+                    self._running += 1
+                    try:
+                        if status == "pending":
+                            await self._store.set_status(task_id, "running")
+                            await sink.emit(StatusChanged(status="running"))
+                        outcome = await self._run(task_id, spec, sink)
+                    finally:
+                        self._running -= 1
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.get(task_id, "canceled")
                 await asyncio.shield(self._finish_canceled(task_id, spec, sink, reason))
@@ -191,15 +199,17 @@ class TaskManager:
             {"role": "user", "content": spec.message},
         ]
         lazy = LazySandbox(lambda: self._sandboxes.lease(spec.owner, spec.workspace_id, spec.files_dir))
-        async with lazy:
-            outcome = await run_agent(
-                messages,
-                model=spec.model,
-                get_sandbox=lazy,
-                config=spec.loop_config,
-                max_iterations=spec.max_iterations,
-                sink=sink,
-            )
+        with self._telemetry.run("task", task_id, spec.model.name, spec.conversation_id) as observer:
+            async with lazy:
+                outcome = await run_agent(
+                    messages,
+                    model=spec.model,
+                    get_sandbox=lazy,
+                    config=spec.loop_config,
+                    max_iterations=spec.max_iterations,
+                    sink=sink,
+                    observer=observer,
+                )
         if outcome.error is None:
             # Everything after the system message and the replayed history is this task's part.
             await self._conversations.append(spec.conversation_id, outcome.messages[1 + len(history) :])
@@ -301,6 +311,16 @@ class TaskManager:
                 await asyncio.wait_for(wake.wait(), remaining)
             except TimeoutError:
                 return await self._store.events(task_id, from_offset, limit)
+
+    @property
+    def running_count(self) -> int:
+        """Tasks of this worker running now."""
+        return self._running
+
+    @property
+    def pending_count(self) -> int:
+        """Tasks of this worker waiting for a running slot."""
+        return len(self._tasks) - self._running
 
     def is_active(self, task_id: str) -> bool:
         """Pending or running in this worker (:meth:`running` also asks the store)."""

@@ -56,8 +56,5 @@ AW.ready(() => {
     }
   });
 
-  window.addEventListener("pageshow", (event) => {
-    if (event.persisted) form.querySelector("button[type=submit]").disabled = false;
-  });
   load();
 });
