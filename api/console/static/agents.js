@@ -20,7 +20,7 @@ AW.ready(() => {
     return el(
       "tr",
       { dataset: { agentId: agent.agent_id } },
-      el("td", { "data-label": "Agent" }, el("strong", {}, name), el("div", { class: "muted" }, el("code", {}, agent.agent_id))),
+      el("td", { "data-label": "Agent" }, el("div", { class: "cell" }, el("strong", {}, name), el("div", { class: "muted" }, el("code", {}, agent.agent_id)))),
       el("td", { "data-label": "Kind" }, KINDS[agent.kind] || agent.kind),
       el("td", { "data-label": "Capabilities" }, agent.capabilities.join(", ") || "—"),
       el("td", { "data-label": "Trust", class: "num" }, AW.trust(agent.trust_score)),

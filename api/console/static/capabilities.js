@@ -26,7 +26,7 @@ AW.ready(() => {
     return el(
       "tr",
       { dataset: { capabilityId: capability.id } },
-      el("td", { "data-label": "Capability" }, el("a", { href }, capability.name), el("div", { class: "muted" }, el("code", {}, capability.id))),
+      el("td", { "data-label": "Capability" }, el("div", { class: "cell" }, el("a", { href }, capability.name), el("div", { class: "muted" }, el("code", {}, capability.id)))),
       el("td", { "data-label": "Category" }, capability.category),
       el("td", { "data-label": "Offered by" }, offeredBy(capability)),
       el("td", { "data-label": "Visibility" }, capability.visibility),

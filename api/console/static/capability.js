@@ -15,7 +15,7 @@ AW.ready(() => {
   const button = document.getElementById("invoke-button");
   const message = document.getElementById("invoke-message");
   const workspace = document.getElementById("invoke-workspace");
-  const idempotencyKey = AW.idempotencyKey();
+  let idempotencyKey = AW.idempotencyKey();
   let capability = null;
 
   function field(name, value) {
@@ -94,6 +94,7 @@ AW.ready(() => {
     button.disabled = true;
     try {
       const { data } = await api(`${path}/invoke`, { method: "POST", json: body });
+      idempotencyKey = AW.idempotencyKey(); // coming back to this page is a new run
       location.assign(`/console/tasks/${encodeURIComponent(data.task_id)}`);
     } catch (error) {
       formError.textContent = error.message;
@@ -102,6 +103,10 @@ AW.ready(() => {
     }
   });
 
+  // Back from the task's page, the browser may restore this page as it was left: usable again.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && capability) button.disabled = false;
+  });
   load();
   loadWorkspaces();
 });

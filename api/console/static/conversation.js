@@ -109,5 +109,8 @@ AW.ready(() => {
     }
   });
 
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) form.querySelector("button[type=submit]").disabled = false;
+  });
   load();
 });

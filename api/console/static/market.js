@@ -30,7 +30,8 @@ AW.ready(() => {
     if (task.run_id && task.publisher === user) {
       parts.push(el("a", { href: `/console/tasks/${encodeURIComponent(task.run_id)}` }, "Follow the house agent's run"));
     }
-    return el("td", { "data-label": "Task" }, ...parts);
+    // One child: on phones a cell is a flex row of its label and its content.
+    return el("td", { "data-label": "Task" }, el("div", { class: "cell" }, ...parts));
   }
 
   function row(task) {

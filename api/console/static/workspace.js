@@ -35,7 +35,6 @@ AW.ready(() => {
     const label = el(
       "span",
       { class: `entry entry-${entry.type}` },
-      el("span", { class: "entry-kind", "aria-hidden": "true" }, isDir ? "▸" : entry.type === "file" ? "·" : "↪"),
       isDir ? `${name}/` : name,
       entry.type === "symlink" ? el("span", { class: "badge" }, "symlink") : null,
     );
@@ -58,7 +57,7 @@ AW.ready(() => {
       { dataset: { path: entry.path, type: entry.type } },
       el("td", { "data-label": "Name", title: entry.path }, label),
       el("td", { "data-label": "Size", class: "num" }, entry.type === "file" ? size(entry.size) : "—"),
-      el("td", { "data-label": "Modified" }, fmt.time(entry.modified)),
+      el("td", { "data-label": "Modified", class: "col-modified" }, fmt.time(entry.modified)),
       el("td", { "data-label": "Download" }, download),
     );
   }
