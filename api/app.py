@@ -16,6 +16,7 @@ already running`` instead of the real error.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -126,6 +127,13 @@ async def open_resources(settings: Settings, telemetry: Telemetry) -> AsyncItera
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(Store.open(settings.database, settings.worker_instance))
 
+        # Several engines: the sandboxes of every worker of this store carry one label, which
+        # an engine's capacity counts (made once, kept in the store).
+        deployment = (
+            (await store.secrets.ensure("sandbox-deployment", secrets.token_bytes(8))).hex()
+            if settings.docker_hosts is not None
+            else None
+        )
         sandboxes = await stack.enter_async_context(
             open_engines(
                 settings.docker_hosts,
@@ -134,6 +142,7 @@ async def open_resources(settings: Settings, telemetry: Telemetry) -> AsyncItera
                 limits=settings.sandbox_limits(),
                 instance_id=settings.worker_instance,
                 pool_size=settings.sandbox_pool_size,
+                deployment=deployment,
             )
         )
         reaped = await sandboxes.reap_orphans()

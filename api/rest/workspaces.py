@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.web.http import json_model, parse_body
 from api.web.keys import USER, WORKSPACES
 from api.web.openapi import OpenAPIRegistry, Operation
+from runtime.workspaces.placement import PlacementRecord
 from runtime.workspaces.records import DEFAULT_WORKSPACE, PythonMode, WorkspaceRecord
 
 __all__ = ["setup_workspace_routes", "workspace_of"]
@@ -39,6 +40,14 @@ class WorkspaceResponse(BaseModel):
     python_mode: PythonMode
 
 
+class WorkspaceDetail(WorkspaceResponse):
+    placement: PlacementRecord | None = Field(
+        description="With several Docker engines (AGENT_DOCKER_HOSTS): the engine holding the "
+        "workspace's sandbox and files, and the files lost when an engine it was on went away; "
+        "null with one engine, or before the workspace's first use.",
+    )
+
+
 class WorkspaceList(BaseModel):
     success: bool = True
     workspaces: list[WorkspaceRecord]
@@ -52,6 +61,13 @@ async def create_workspace(request: web.Request) -> web.Response:
 
 async def list_workspaces(request: web.Request) -> web.Response:
     return json_model(WorkspaceList(workspaces=await request.app[WORKSPACES].list(request[USER])))
+
+
+async def get_workspace(request: web.Request) -> web.Response:
+    workspaces, owner = request.app[WORKSPACES], request[USER]
+    record = await workspaces.get(owner, request.match_info["workspace_id"])
+    placement = await workspaces.placement(owner, record.workspace_id)
+    return json_model(WorkspaceDetail(**record.model_dump(), placement=placement))
 
 
 def setup_workspace_routes(app: web.Application, registry: OpenAPIRegistry) -> None:
@@ -77,4 +93,16 @@ def setup_workspace_routes(app: web.Application, registry: OpenAPIRegistry) -> N
             response=WorkspaceList,
         ),
         list_workspaces,
+    )
+    registry.add(
+        app.router,
+        Operation(
+            "GET",
+            "/api/v1/workspaces/{workspace_id}",
+            "A workspace, and where its sandbox and files are",
+            "workspaces",
+            response=WorkspaceDetail,
+            errors=(404,),
+        ),
+        get_workspace,
     )

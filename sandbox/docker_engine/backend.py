@@ -59,6 +59,7 @@ from sandbox.errors import SandboxError, SandboxExecError, SandboxStartError
 
 __all__ = [
     "LABEL",
+    "LABEL_DEPLOYMENT",
     "LABEL_INSTANCE",
     "LABEL_OWNER",
     "LABEL_POOL",
@@ -73,6 +74,8 @@ LABEL_INSTANCE = "agent-worker.instance"
 LABEL_OWNER = "agent-worker.owner"
 LABEL_RUN = "agent-worker.run"
 LABEL_POOL = "agent-worker.pool"  # a warm-pool spare (sandbox.pool)
+# The workers sharing one store (AGENT_DOCKER_HOSTS): an engine's capacity counts their sandboxes.
+LABEL_DEPLOYMENT = "agent-worker.deployment"
 LABEL_WORKSPACE = "agent-worker.workspace"  # on a workspace's volume: the run label of its sandboxes
 
 # Go's os.FileMode type bits, as the engine's archive stat reports them.
@@ -204,12 +207,18 @@ class DockerSandboxFactory:
     """Opens hardened sandbox containers labelled with this worker's ``instance_id``."""
 
     def __init__(
-        self, client: docker.DockerClient, image: str, limits: SandboxLimits, instance_id: str
+        self,
+        client: docker.DockerClient,
+        image: str,
+        limits: SandboxLimits,
+        instance_id: str,
+        deployment: str | None = None,
     ) -> None:
         self._client = client
         self._image = image
         self._limits = limits
         self._instance_id = instance_id
+        self._deployment = deployment
         self._executor_source = resources.files("sandbox.container").joinpath("executor.py").read_text()
         self._kernel_source = resources.files("sandbox.container").joinpath("kernel.py").read_text()
 
@@ -313,6 +322,7 @@ class DockerSandboxFactory:
                 LABEL_OWNER: request.owner,
                 LABEL_RUN: request.run_id,
                 **({LABEL_POOL: "1"} if request.pool else {}),
+                **({LABEL_DEPLOYMENT: self._deployment} if self._deployment else {}),
             },
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],

@@ -32,7 +32,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sandbox.base import EngineStatus, Sandbox, SandboxLimits, SandboxRequest
-from sandbox.docker_engine.backend import LABEL, DockerSandboxFactory
+from sandbox.docker_engine.backend import LABEL, LABEL_DEPLOYMENT, DockerSandboxFactory
 from sandbox.docker_engine.image import ensure_image
 from sandbox.errors import SandboxStartError
 from sandbox.pool import WarmPool
@@ -120,15 +120,22 @@ class DockerEngine:
     factory: DockerSandboxFactory
     pool: WarmPool
 
+    deployment: str | None = None
+
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def counted(self) -> str:
+        """The label of the sandboxes its capacity counts: this deployment's (every worker's), or any."""
+        return f"{LABEL_DEPLOYMENT}={self.deployment}" if self.deployment else f"{LABEL}=1"
 
     async def status(self) -> EngineStatus:
         files = self.config.files or "bind"
         try:
             found = await asyncio.to_thread(
-                self.probe_client.api.containers, all=True, filters={"label": f"{LABEL}=1"}
+                self.probe_client.api.containers, all=True, filters={"label": self.counted}
             )
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
             problem = f"{type(e).__name__}: {e}"
@@ -238,10 +245,13 @@ async def open_engines(
     limits: SandboxLimits,
     instance_id: str,
     pool_size: int,
+    deployment: str | None = None,
 ) -> AsyncIterator[Engines]:
     """Connect to each engine and make sure it has the sandbox image; their pools start with
     :meth:`Engines.pools_running`.
 
+    ``deployment`` labels every sandbox: the workers sharing one store, whose sandboxes an
+    engine's capacity counts (a test's, or another team's, on the same engine are not theirs).
     ``configs`` None: the one engine of the environment (``DOCKER_HOST`` or the local socket), as
     ever. With a list, an engine that cannot be made ready is left out with a warning (its
     workspaces move on their next use, as when it goes away later); none ready stops the worker.
@@ -253,7 +263,9 @@ async def open_engines(
             stack.push_async_callback(asyncio.to_thread, client.close)
             config = EngineConfig(name=LOCAL_ENGINE, url="unix:///var/run/docker.sock", files="bind")
             engines.append(
-                await _ready(config, client, client, image, base_image, limits, instance_id, pool_size)
+                await _ready(
+                    config, client, client, image, base_image, limits, instance_id, pool_size, deployment
+                )
             )
         else:
             for config in configs:
@@ -263,7 +275,17 @@ async def open_engines(
                     probe = await asyncio.to_thread(connect, config, _PROBE_TIMEOUT)
                     stack.push_async_callback(asyncio.to_thread, probe.close)
                     engines.append(
-                        await _ready(config, client, probe, image, base_image, limits, instance_id, pool_size)
+                        await _ready(
+                            config,
+                            client,
+                            probe,
+                            image,
+                            base_image,
+                            limits,
+                            instance_id,
+                            pool_size,
+                            deployment,
+                        )
                     )
                 except Exception as e:
                     log.warning("docker_engine_unavailable", engine=config.name, url=config.url, error=str(e))
@@ -283,11 +305,17 @@ async def _ready(
     limits: SandboxLimits,
     instance_id: str,
     pool_size: int,
+    deployment: str | None,
 ) -> DockerEngine:
     tag = await ensure_image(client, image, base_image, log)
-    factory = DockerSandboxFactory(client, tag, limits, instance_id)
+    factory = DockerSandboxFactory(client, tag, limits, instance_id, deployment)
     size = pool_size if config.pool_size is None else config.pool_size
     log.info("sandbox_engine_ready", engine=config.name, url=config.url, image=tag, files=config.files)
     return DockerEngine(
-        config=config, client=client, probe_client=probe, factory=factory, pool=WarmPool(factory, size)
+        config=config,
+        client=client,
+        probe_client=probe,
+        factory=factory,
+        pool=WarmPool(factory, size),
+        deployment=deployment,
     )

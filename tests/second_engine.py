@@ -1,0 +1,154 @@
+"""A second Docker engine on this machine, beside the first: ``dockerd`` with its own everything.
+
+Its own data root, exec root, pid file, unix socket and configuration file (the host's
+/etc/docker/daemon.json sets the first engine's data root), no bridge and no iptables rules, so
+it cannot clash with the first engine's network; the storage driver is the first engine's (a
+driver that works here). The sandbox image is loaded into it from the first engine with ``docker
+save | docker load``, so nothing is pulled. One per test session (starting it and loading the
+image take seconds); :meth:`SecondEngine.stop` and :meth:`SecondEngine.start` let a test take it
+away and bring it back. It needs root and the ``dockerd`` binary: without them the tests that use
+it skip locally, and fail under ``CI=true``, where both are expected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+import docker
+import pytest
+
+__all__ = ["SecondEngine", "second_engine"]
+
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 30.0
+
+
+class SecondEngine:
+    """A ``dockerd`` on ``url``; its state lives under ``root`` and goes with it at the end."""
+
+    def __init__(self, root: Path, storage_driver: str) -> None:
+        self.root = root
+        self.socket = root / "docker.sock"
+        self.url = f"unix://{self.socket}"
+        self._config = root / "daemon.json"
+        self._config.write_text(f'{{"storage-driver": "{storage_driver}"}}')
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.root / "dockerd.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                "dockerd",
+                "--data-root", str(self.root / "data"),
+                "--exec-root", str(self.root / "exec"),
+                "--pidfile", str(self.root / "dockerd.pid"),
+                "--host", self.url,
+                "--config-file", str(self._config),
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # our signals only: never the test runner's process group
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"dockerd exited {self._process.returncode}: {self.log_tail()}")
+            if self.socket.exists():
+                try:
+                    with self.client() as client:
+                        client.ping()
+                    return
+                except docker.errors.DockerException:
+                    pass
+            time.sleep(0.2)
+        raise RuntimeError(f"dockerd did not answer within {_START_TIMEOUT}s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the engine (SIGTERM, then SIGKILL): its containers stop with it."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @contextmanager
+    def client(self) -> Iterator[docker.DockerClient]:
+        client = docker.DockerClient(base_url=self.url)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def load_image(self, tag: str) -> None:
+        """Copy ``tag`` from the first engine (``docker save | docker -H ... load``)."""
+        save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+        assert save.stdout is not None
+        load = subprocess.run(
+            ["docker", "-H", self.url, "load", "-q"], stdin=save.stdout, capture_output=True, check=False
+        )
+        save.stdout.close()
+        if save.wait() != 0 or load.returncode != 0:
+            raise RuntimeError(f"loading {tag} into the second engine failed: {load.stderr.decode()[-500:]}")
+
+    def log_tail(self) -> str:
+        log = self.root / "dockerd.log"
+        return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+
+    def remove_everything(self) -> None:
+        """Every container and volume on it (between tests; the image stays)."""
+        with self.client() as client:
+            for container in client.api.containers(all=True):
+                client.api.remove_container(container["Id"], force=True, v=True)
+            for volume in client.api.volumes().get("Volumes") or []:
+                client.api.remove_volume(volume["Name"], force=True)
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the second Docker engine cannot run here, and CI must run these tests: {reason}")
+    pytest.skip(f"no second Docker engine: {reason}")
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_client: docker.DockerClient, sandbox_image: str) -> Iterator[SecondEngine]:
+    if os.geteuid() != 0:
+        _unavailable("dockerd needs root")
+    if shutil.which("dockerd") is None:
+        _unavailable("no dockerd binary")
+    # Short: the unix socket's path must fit in 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="aw-engine2-", dir="/tmp"))
+    engine = SecondEngine(root, docker_client.info().get("Driver") or "overlay2")
+    try:
+        try:
+            engine.start()
+            engine.load_image(sandbox_image)
+        except (RuntimeError, OSError) as e:
+            _unavailable(str(e))
+        yield engine
+        if engine.running:
+            engine.remove_everything()
+    finally:
+        engine.stop()
+        for mounted in ("exec", "data"):
+            subprocess.run(["umount", "-R", str(root / mounted)], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
