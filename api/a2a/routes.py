@@ -159,7 +159,11 @@ async def _start(request: web.Request, params: SendParams, dialect: Dialect) -> 
     except AgentWorkerError:
         # Refused: the conversation made for a new contextId goes too (its alias with it), unless a
         # concurrent first message under that contextId has started a task on it meanwhile.
-        if new_context and conversation_id and not request.app[TASKS].conversation_busy(conversation_id):
+        if (
+            new_context
+            and conversation_id
+            and not await request.app[TASKS].conversation_busy(conversation_id)
+        ):
             await request.app[CONVERSATIONS].delete(user, DEFAULT_WORKSPACE, conversation_id)
         raise
     return started.record

@@ -104,7 +104,7 @@ async def delete_conversation(request: web.Request) -> web.Response:
     workspace_id = await workspace_of(request)
     conversation_id = request.match_info["conversation_id"]
     await request.app[CONVERSATIONS].get(request[USER], workspace_id, conversation_id)
-    if request.app[TASKS].conversation_busy(conversation_id):
+    if await request.app[TASKS].conversation_busy(conversation_id):
         raise ConflictError(f"conversation {conversation_id} has a running task; cancel it first")
     await request.app[CONVERSATIONS].delete(request[USER], workspace_id, conversation_id)
     return json_model(Deleted())

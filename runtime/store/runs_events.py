@@ -197,6 +197,20 @@ class RunEvents:
             await conn.execute(insert(runs).values(**record.model_dump(), worker_id=self.instance))
         return record
 
+    async def conversation_active(self, conversation_id: str) -> bool:
+        """The conversation has a pending or running task."""
+        async with self._db.connect() as conn:
+            found = await conn.execute(
+                select(runs.c.id)
+                .where(
+                    runs.c.conversation_id == conversation_id,
+                    runs.c.kind == "task",
+                    runs.c.status.in_(ACTIVE),
+                )
+                .limit(1)
+            )
+            return found.first() is not None
+
     async def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> None:
         """Set the run's status; its readers are woken (a waiting poll sees that it ended)."""
         params = {"run_id": run_id, "new_status": status, "new_error": error, "now": time.time()}

@@ -365,5 +365,10 @@ class TaskManager:
         if pending:
             await asyncio.wait(pending)
 
-    def conversation_busy(self, conversation_id: str) -> bool:
-        return any(spec.conversation_id == conversation_id for spec in self._specs.values())
+    async def conversation_busy(self, conversation_id: str) -> bool:
+        """A task of the conversation is pending or running, here or (shared store) in another worker."""
+        if any(spec.conversation_id == conversation_id for spec in self._specs.values()):
+            return True
+        if self._store.dialect == "sqlite":
+            return False
+        return await self._store.conversation_active(conversation_id)

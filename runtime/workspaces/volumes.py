@@ -15,16 +15,24 @@ host's mount namespace, where the Docker engine resolves bind mounts; a restarte
 them still mounted, or mounts the images again. Mounting needs root (``mount``, loop devices):
 :meth:`WorkspaceVolumes.check` proves it works at start-up, and the worker refuses to start
 otherwise rather than run without the quota it was given.
+
+Several workers may share one data directory (docs/deploy.md, "Many workers"); ``flock`` keeps
+them apart (one host), with no file of its own: the owner's directory is locked exclusively while
+an image is made, mounted or unmounted, and every worker using a mount holds a shared lock on its
+image, so a worker shutting down unmounts only when no other worker holds one (it tries the image
+exclusively, under the directory's lock). A killed worker's locks go with its process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 import shutil
 import subprocess
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import structlog
@@ -55,7 +63,7 @@ class WorkspaceVolumes:
 
     def __init__(self, max_mb: int) -> None:
         self._bytes = max_mb * MB
-        self._mounted: set[Path] = set()
+        self._mounted: dict[Path, int] = {}  # mounted for this worker: its shared lock's descriptor
         self._locks: dict[Path, asyncio.Lock] = {}
 
     def check(self, scratch: Path) -> None:
@@ -91,14 +99,42 @@ class WorkspaceVolumes:
             await asyncio.to_thread(self._attach, directory)
 
     async def aclose(self) -> None:
-        """Unmount what this worker mounted (after its sandboxes are gone); the images stay."""
+        """Unmount what this worker used (after its sandboxes are gone) unless another worker
+        still uses it; the images stay."""
         for directory in sorted(self._mounted):
-            await asyncio.to_thread(_unmount, directory)
+            await asyncio.to_thread(self._detach, directory, self._mounted[directory])
         self._mounted.clear()
 
     def _attach(self, directory: Path) -> None:
-        if os.path.ismount(directory):  # this worker's, or one it restarted from left it mounted
-            self._mounted.add(directory)
+        if directory in self._mounted and os.path.ismount(directory):
+            return
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(directory.parent):
+            self._mount(directory)
+            users = os.open(image_of(directory), os.O_RDONLY)
+            fcntl.flock(users, fcntl.LOCK_SH)
+            previous = self._mounted.pop(directory, None)
+            if previous is not None:
+                os.close(previous)
+            self._mounted[directory] = users
+
+    def _detach(self, directory: Path, users: int) -> None:
+        with _exclusive(directory.parent):
+            os.close(users)  # our shared hold goes; if nobody else holds one, the mount is ours to end
+            try:
+                probe = os.open(image_of(directory), os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another worker on this data directory uses it
+            finally:
+                os.close(probe)
+            _unmount(directory)
+
+    def _mount(self, directory: Path) -> None:
+        if os.path.ismount(directory):  # another worker's, or one a stopped worker left mounted
             return
         image = image_of(directory)
         made = not image.exists()
@@ -114,7 +150,6 @@ class WorkspaceVolumes:
             )
         directory.mkdir(parents=True, exist_ok=True)
         _run("mount", "-o", _MOUNT_OPTIONS, str(image), str(directory))
-        self._mounted.add(directory)
         if made:  # mkfs's lost+found is of no use in a workspace (a migrated one has none)
             with suppress(FileNotFoundError):
                 (directory / "lost+found").rmdir()
@@ -130,6 +165,16 @@ class WorkspaceVolumes:
             temp.unlink(missing_ok=True)
             raise
         temp.rename(image)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDONLY)  # a directory: flock works on its descriptor too
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for a mount or unmount: milliseconds, mkfs seconds
+        yield
+    finally:
+        os.close(fd)
 
 
 def _make_image(image: Path, size: int) -> None:

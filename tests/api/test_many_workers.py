@@ -148,8 +148,11 @@ async def test_a_task_on_one_worker_is_followed_and_canceled_on_another(
     workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
 ) -> None:
     a, b = await workers(2)
-    task_id = await submit(a.base, model)
+    conversation = (await call("POST", f"{a.base}/api/v1/conversations"))["conversation_id"]
+    task_id = await submit(a.base, model, conversation)
     await wait_for_process(docker_client, a.instance, "sleep 300")
+    busy = await call("DELETE", f"{b.base}/api/v1/conversations/{conversation}", status=409)
+    assert "running task" in busy["error"]
     stream = asyncio.create_task(sse(b.base, task_id))
     so_far = await events(b.base, task_id)
     assert so_far["status"] == "running"

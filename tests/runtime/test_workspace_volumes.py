@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -84,13 +87,29 @@ async def test_a_worker_that_did_not_unmount_finds_its_mount_and_unmounts_it_at_
     tmp_path: Path, volumes: WorkspaceVolumes
 ) -> None:
     directory = tmp_path / "owner" / "ws1"
-    await volumes.attach(directory)  # and the worker is killed: the mount stays
+    attach = f"import asyncio, pathlib; from runtime.workspaces.volumes import WorkspaceVolumes; asyncio.run(WorkspaceVolumes({QUOTA_MB}).attach(pathlib.Path({str(directory)!r})))"
+    # A worker that exits without unmounting (its process, and its locks, gone).
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-c", attach], check=True)
+    assert mounts_under(tmp_path) == [directory]
     restarted = WorkspaceVolumes(QUOTA_MB)
 
     await restarted.attach(directory)
     assert mounts_under(tmp_path) == [directory]  # the same mount, not a second one
     await restarted.aclose()
 
+    assert mounts_under(tmp_path) == []
+
+
+async def test_a_worker_sharing_the_data_directory_leaves_a_mount_another_worker_uses(
+    tmp_path: Path, volumes: WorkspaceVolumes
+) -> None:
+    directory = tmp_path / "owner" / "ws1"
+    other = WorkspaceVolumes(QUOTA_MB)  # a second worker on this data directory
+    await asyncio.gather(volumes.attach(directory), other.attach(directory))
+    assert mounts_under(tmp_path) == [directory]  # one mount, made once
+    await other.aclose()
+    assert mounts_under(tmp_path) == [directory]  # still the first worker's
+    await volumes.aclose()
     assert mounts_under(tmp_path) == []
 
 
