@@ -70,7 +70,8 @@ class _Model:
 
 def traced() -> tuple[Telemetry, TracerProvider]:
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(_Dropping()))
+    # A queue that holds every span of a round: a full queue drops spans, which is cheaper than keeping them.
+    provider.add_span_processor(BatchSpanProcessor(_Dropping(), max_queue_size=1_000_000))
     return Telemetry(provider), provider
 
 

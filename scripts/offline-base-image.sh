@@ -24,7 +24,7 @@ fi
 
 root=$(mktemp -d /tmp/offline-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-echo "offline-base-image: debootstrap bookworm into $root"
+echo "offline-base-image: debootstrap bookworm into $root (usually 1-3 min, most of it downloading packages)"
 debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1 || {
   tail -n 30 "$root.log" >&2
   exit 1
@@ -38,4 +38,4 @@ tar -C "$root" -c . | docker import \
   --change 'ENV LANG=C.UTF-8' \
   --change 'CMD ["/bin/bash"]' \
   - "$tag" >/dev/null
-echo "offline-base-image: built $tag"
+echo "offline-base-image: built $tag in ${SECONDS} s"

@@ -14,10 +14,13 @@ python3 -m venv .venv
 #   reachable);
 # - postgresql: the store's tests run on SQLite and on a throwaway PostgreSQL cluster
 #   (tests/postgres.py starts it as the postgres user); only the binaries are used, the package's
-#   own cluster and service are left alone.
+#   own cluster and service are left alone;
+# - docker-compose (Compose v1), unless the docker compose plugin is there: tests/test_deploy.py
+#   runs the worker image with compose.yaml, as docs/deploy.md does.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"

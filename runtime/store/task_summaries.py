@@ -1,12 +1,13 @@
 """A user's tasks as a list: one row per task run with its capability, order price, times and tokens.
 
-Two statements per page, whatever its size: the page of runs (newest first, with the capability
-from ``task_origins`` and the price from ``capability_orders`` joined), then one grouped read of
-those runs' events for what only the events know: when the task started (``run_started``, or the
-``status_changed`` of a task that waited as pending), when it ended (its final event), and the
-tokens of its model calls (``model_response`` usages summed, so a running or canceled task shows
-what it has used so far). The page is found by the ``runs_owner`` index (owner, created_at); the
-events by their primary key (run_id, seq), so no index is added for this list.
+A page costs three statements at most, whatever the length of its tasks' logs: the page of runs
+(newest first, found by the ``runs_owner`` index, with the capability from ``task_origins`` and
+the price from ``capability_orders`` joined); then, by primary key, the few events that say when
+each task started and ended: offset 0 (``run_started``), offset 1 (the ``status_changed`` of a
+task that waited as pending) and its last one (``runs.next_offset - 1``: its final event, whose
+``run_completed`` carries the run's token usage). Only tasks without a ``run_completed`` (running,
+failed, canceled) have their ``model_response`` usages summed, the one read that grows with a log
+(a failed run's own usage may be zeros, when it was interrupted by a crash). No index is added.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.store.database import Database
 from runtime.store.runs_events import RunStatus
@@ -23,7 +25,6 @@ from runtime.store.schema import capability_orders, events, runs, task_origins
 
 __all__ = ["TaskSummaryQueries", "TaskSummaryRow"]
 
-_STARTS = ("run_started", "status_changed")
 _FINALS = ("run_completed", "run_failed", "run_canceled")
 
 
@@ -76,6 +77,7 @@ class TaskSummaryQueries:
                 runs.c.created_at,
                 runs.c.updated_at,
                 runs.c.error,
+                runs.c.next_offset,
             )
             .select_from(
                 runs.outerjoin(task_origins, task_origins.c.task_id == runs.c.id).outerjoin(
@@ -90,36 +92,91 @@ class TaskSummaryQueries:
         async with self._db.connect() as conn:
             rows = [dict(row._mapping) for row in await conn.execute(query)]
             total = (await conn.execute(select(func.count()).select_from(runs).where(condition))).scalar_one()
-            stats = await self._event_stats(conn, [row["id"] for row in rows])
-        empty = {"started_at": None, "finished_at": None, "prompt_tokens": 0, "completion_tokens": 0}
-        items = [TaskSummaryRow.model_validate({**row, **stats.get(row["id"], empty)}) for row in rows]
-        for item in items:
-            if item.status == "pending":  # its run_started was written when it was queued
-                item.started_at = None
+            stats = {row["id"]: _Stats() for row in rows}
+            await self._ends(conn, rows, stats)
+            await self._sum_usage(
+                conn, [run_id for run_id, found in stats.items() if found.tokens is None], stats
+            )
+        items = []
+        for row in rows:
+            found = stats[row["id"]]
+            prompt, completion = found.tokens or (0, 0)
+            started = None if row["status"] == "pending" else found.started  # run_started comes when queued
+            items.append(
+                TaskSummaryRow.model_validate(
+                    {
+                        **row,
+                        "started_at": started,
+                        "finished_at": found.finished,
+                        "prompt_tokens": prompt,
+                        "completion_tokens": completion,
+                    }
+                )
+            )
         return items, int(total)
 
-    async def _event_stats(self, conn: Any, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def _ends(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], stats: dict[str, _Stats]
+    ) -> None:
+        """Start and end times (and a completed run's usage) from each run's first two and last event."""
+        if not rows:
+            return
+        wanted = or_(
+            *(
+                and_(
+                    events.c.run_id == row["id"],
+                    events.c.seq.in_(sorted({0, 1, max(row["next_offset"] - 1, 0)})),
+                )
+                for row in rows
+            )
+        )
+        completed = events.c.type == "run_completed"
+        query = select(
+            events.c.run_id,
+            events.c.seq,
+            events.c.type,
+            events.c.created_at,
+            case((completed, self._usage("prompt_tokens"))).label("prompt_tokens"),
+            case((completed, self._usage("completion_tokens"))).label("completion_tokens"),
+        ).where(wanted)
+        last = {row["id"]: row["next_offset"] - 1 for row in rows}
+        for event in await conn.execute(query):
+            found = stats[event.run_id]
+            if event.seq == 0 and event.type == "run_started" and found.started is None:
+                found.started = event.created_at
+            elif event.seq == 1 and event.type == "status_changed":  # it waited as pending until then
+                found.started = event.created_at
+            if event.seq == last[event.run_id] and event.type in _FINALS:
+                found.finished = event.created_at
+                if event.type == "run_completed":
+                    found.tokens = (int(event.prompt_tokens or 0), int(event.completion_tokens or 0))
+
+    async def _sum_usage(self, conn: AsyncConnection, run_ids: list[str], stats: dict[str, _Stats]) -> None:
+        """The summed usage of the model calls of runs with no ``run_completed``."""
         if not run_ids:
-            return {}
-        is_response = events.c.type == "model_response"
+            return
         query = (
             select(
                 events.c.run_id,
-                func.max(case((events.c.type.in_(_STARTS), events.c.created_at))).label("started_at"),
-                func.max(case((events.c.type.in_(_FINALS), events.c.created_at))).label("finished_at"),
-                func.coalesce(func.sum(case((is_response, self._usage("prompt_tokens")))), 0).label(
-                    "prompt_tokens"
-                ),
-                func.coalesce(func.sum(case((is_response, self._usage("completion_tokens")))), 0).label(
-                    "completion_tokens"
-                ),
+                func.coalesce(func.sum(self._usage("prompt_tokens")), 0).label("prompt_tokens"),
+                func.coalesce(func.sum(self._usage("completion_tokens")), 0).label("completion_tokens"),
             )
-            .where(events.c.run_id.in_(run_ids), events.c.type.in_((*_STARTS, *_FINALS, "model_response")))
+            .where(events.c.run_id.in_(run_ids), events.c.type == "model_response")
             .group_by(events.c.run_id)
         )
-        return {row.run_id: dict(row._mapping) for row in await conn.execute(query)}
+        for row in await conn.execute(query):
+            stats[row.run_id].tokens = (int(row.prompt_tokens), int(row.completion_tokens))
 
     def _usage(self, field: str) -> ColumnElement[Any]:
         if self._db.dialect == "sqlite":
             return cast(func.json_extract(events.c.data, f"$.usage.{field}"), Integer)
         return cast(cast(events.c.data, JSONB)["usage"][field].astext, Integer)
+
+
+class _Stats:
+    """What a task's events say about it."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.tokens: tuple[int, int] | None = None  # (prompt, completion)

@@ -83,12 +83,19 @@ async def ensure_image(
             log.info("sandbox_image_present", image=tag, custom=False)
             return tag
         log.info("sandbox_image_outdated", image=tag, built=labels.get(RECIPE_LABEL), current=recipe)
-    log.info("sandbox_image_build_start", image=tag, base_image=name)
+    # Said up front because the worker does not answer until the image exists (docs/deploy.md).
+    log.info("sandbox_image_build_start", image=tag, base_image=name, usually=_usual_build_time(name))
     await asyncio.to_thread(_build, client, tag, name, recipe, log)
     if not await image_present(client, tag):
         raise SandboxImageError(f"building sandbox image {tag} reported success but the image is missing")
     log.info("sandbox_image_built", image=tag)
     return tag
+
+
+def _usual_build_time(base: str) -> str:
+    if base == OFFLINE_BASE:
+        return "about 15 s: the base has every tool, only a user is added"
+    return "longer when apt-get must install tools this base lacks (network needed)"
 
 
 def _custom(labels: dict[str, str]) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import pytest
@@ -319,3 +319,16 @@ async def test_another_users_ids_in_bodies_are_not_found(
     assert set(a2a.values()) == {-32001} and len(a2a) == 4  # TaskNotFoundError
     assert await alice_state(api, ids) == before
     assert model_server.requests[asked:] == []
+
+
+async def test_metrics_name_none_of_another_users_ids(api: Client, model_server: ScriptedModelServer) -> None:
+    """/metrics counts every user's work by route template, model, tool and outcome: never an id."""
+    ids = await make_alice(api, model_server)
+    for route in id_routes(api):  # every route with ids, on alice's ids, counted before the scrape
+        if route.method == "GET":
+            await (await api.get(fill(route, ids), headers=ALICE)).read()
+
+    text = await (await api.get("/metrics", headers=BOB)).text()
+
+    assert 'route="/api/v1/tasks/{task_id}"' in text
+    assert [value for value in astuple(ids) if value and value in text] == []

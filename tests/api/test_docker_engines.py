@@ -17,7 +17,9 @@ from typing import Any
 import docker
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import ValidationError
 
+from api.settings import Settings
 from api.web.keys import SANDBOX_POOL
 from sandbox.docker_engine.backend import LABEL_INSTANCE, LABEL_POOL
 from tests.api.conftest import ALICE, TWO_USER_KEYS, ClientMaker, ok
@@ -196,3 +198,39 @@ async def ok_chat(client: Client) -> dict[str, Any]:
     body: dict[str, Any] = await response.json()
     assert body["error"] is None, body
     return body
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("not json", "AGENT_DOCKER_HOSTS is not valid JSON"),
+        ("[]", "AGENT_DOCKER_HOSTS lists no engine"),
+        ('[{"name": "a", "url": "http://h"}]', "url must start with unix://, tcp:// or ssh://"),
+        ('[{"name": "a", "url": "tcp://h:2376"}]', "a tcp:// engine needs tls"),
+        (
+            '[{"name": "a", "url": "ssh://u@h", "tls": {"ca": "c", "cert": "c", "key": "k"}}]',
+            "tcp:// engines only",
+        ),
+        ('[{"name": "a", "url": "unix:///s"}, {"name": "a", "url": "ssh://u@h"}]', "duplicate names: a"),
+        ('[{"name": "A b", "url": "unix:///s"}]', "String should match pattern"),
+        ('[{"name": "a", "url": "unix:///s", "capacity": 0}]', "greater than or equal to 1"),
+    ],
+)
+def test_docker_hosts_refused_with_a_reason(monkeypatch: pytest.MonkeyPatch, value: str, reason: str) -> None:
+    monkeypatch.setenv("AGENT_DOCKER_HOSTS", value)
+    with pytest.raises(ValidationError, match="docker_hosts") as refused:
+        Settings()
+    assert reason in str(refused.value)
+
+
+def test_docker_hosts_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AGENT_DOCKER_HOSTS",
+        '[{"name": "here", "url": "unix:///var/run/docker.sock"}, {"name": "far", "url": "ssh://u@h", '
+        '"capacity": 3, "pool_size": 0}]',
+    )
+    here, far = Settings().docker_hosts or []
+    assert (here.files, here.capacity, here.pool_size) == ("bind", None, None)
+    assert (far.files, far.capacity, far.pool_size) == ("volume", 3, 0)
+    monkeypatch.delenv("AGENT_DOCKER_HOSTS")
+    assert Settings().docker_hosts is None  # the one engine of the environment, as before

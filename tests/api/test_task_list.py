@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import ALICE, BOB, TWO_USER_KEYS, ClientMaker
-from tests.fakes import Error, Hang, Reply, ScriptedModelServer, Usage
+from tests.fakes import Call, Error, Hang, Reply, ScriptedModelServer, ToolCalls, Usage
 
 Client = TestClient[Any, Any]
 pytestmark = [pytest.mark.both_engines, pytest.mark.docker]
@@ -164,3 +164,20 @@ async def test_a_pending_task_has_no_start_yet(
     assert after["created_at"] <= after["started_at"] <= after["finished_at"]
     canceled = (await answer(await api.get("/api/v1/tasks?status=canceled", headers=ALICE)))["tasks"]
     assert [t["task_id"] for t in canceled] == [running]
+
+
+async def test_a_failed_task_counts_the_tokens_of_its_model_calls(
+    api: Client, model_server: ScriptedModelServer
+) -> None:
+    # An unknown tool is the model's mistake (a tool result, no sandbox); one iteration allowed: it fails.
+    model_server.add(
+        ToolCalls([Call("no_such_tool", {})], usage=Usage(prompt_tokens=40, completion_tokens=4))
+    )
+    body = {"message": "use a tool", "max_iterations": 1}
+    task_id = (await answer(await api.post("/api/v1/messages", json=body, headers=ALICE), 202))["task_id"]
+    assert await finished(api, task_id) == "failed"
+
+    (task,) = (await answer(await api.get("/api/v1/tasks", headers=ALICE)))["tasks"]
+
+    assert task["usage"] == {"prompt_tokens": 40, "completion_tokens": 4, "total_tokens": 44}
+    assert task["started_at"] <= task["finished_at"] and "max_iterations" in task["error"]

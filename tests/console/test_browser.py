@@ -3,11 +3,14 @@ signing in, starting a task and watching its tool output stream in while it runs
 the task list, a follow-up in the same conversation, the chat playground, and signing out.
 
 Real sandboxes and the scripted model server; every wait is on a DOM condition with Playwright's
-generous timeouts, never on time."""
+generous timeouts, never on time. With ``AGENT_CONSOLE_SCREENSHOTS=<dir>`` the tests also save the
+pages they reach as ``<dir>/<name>.png`` (docs/console/ holds the ones docs/console.md shows)."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,12 @@ from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
 Client = TestClient[Any, Any]
 KEYS = "alice:tok-alice,bob:tok-bob"
 WAIT = 60_000  # ms: a sandbox start on a loaded CI machine
+SCREENSHOTS = os.environ.get("AGENT_CONSOLE_SCREENSHOTS")
+
+
+async def snapshot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -63,6 +72,7 @@ async def test_sign_in_start_a_task_watch_its_output_stream_in_and_cancel_it(
     output = page.locator(".tool pre.output")
     await expect(output).to_contain_text("streamed-before-the-end")
     await expect(page.locator("#task-status")).to_have_text("running")
+    await snapshot(page, "task-running")
     await expect(page.locator(".tool pre.code")).to_have_text("echo streamed-before-the-end; sleep 600")
     await expect(page.locator(".iteration .model-text")).to_have_text("Let me run it.")
     await page.get_by_role("button", name="Cancel task").click()
@@ -95,6 +105,10 @@ async def test_a_finished_task_shows_exit_code_tokens_and_answer_then_a_follow_u
     await expect(page.locator(".iteration")).to_have_count(2)
     await expect(page.locator(".iteration").first).to_contain_text("15 tokens (10 in, 5 out)")
     await expect(page.locator("#task-tokens")).to_have_text("30")
+    await snapshot(page, "task")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await snapshot(page, "task-phone")
+    await page.set_viewport_size({"width": 1280, "height": 900})
 
     await page.get_by_label("Message in the same conversation").fill("sure?")
     await page.get_by_role("button", name="Send").click()
@@ -108,6 +122,7 @@ async def test_a_finished_task_shows_exit_code_tokens_and_answer_then_a_follow_u
     await expect(rows.first.locator(".status")).to_have_text("completed")
     await expect(rows.nth(1)).to_contain_text(first[:8])
     await expect(rows.nth(1).locator("td[data-label=Tokens]")).to_have_text("30")
+    await snapshot(page, "tasks")
 
 
 async def test_the_chat_playground_renders_the_answer_as_a_timeline(
@@ -126,6 +141,7 @@ async def test_the_chat_playground_renders_the_answer_as_a_timeline(
     await expect(page.locator(".tool pre.output")).to_have_text("5050\n")
     await expect(page.locator(".tool .badge")).to_have_text("exit 0")
     await expect(page.locator("#chat-state")).to_contain_text("2 iterations")
+    await snapshot(page, "chat")
 
 
 async def test_signing_out_clears_access(browser: Browser, secured: Client) -> None:
@@ -134,6 +150,7 @@ async def test_signing_out_clears_access(browser: Browser, secured: Client) -> N
     await page.get_by_role("button", name="Sign out").click()
 
     await expect(page).to_have_url(re.compile(r"/console/signin$"))
+    await snapshot(page, "signin")
     status = await page.evaluate("fetch('/api/v1/tasks').then((r) => r.status)")
     assert status == 401
     await page.goto(str(secured.make_url("/console/chat")))

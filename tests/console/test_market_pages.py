@@ -1,6 +1,7 @@
 """The agent platform's pages in a real browser (Debian's Chromium through Playwright), asserting on
 the DOM: the wallet's balance, escrow and ledger entries; marketplace tasks by status with their
-escrow (held, paid to the acceptor); agents with their trust after a rating; and, without a key,
+escrow (held, paid to the acceptor, refunded), accepted, delivered and canceled from the page;
+agents with their trust after a rating; and, without a key,
 a page that says to sign in instead of failing. Every wait is on a DOM condition, never on time."""
 
 from __future__ import annotations
@@ -152,3 +153,36 @@ async def test_without_a_key_the_platform_pages_say_to_sign_in(
             "href", f"/console/signin?next={path.replace('/', '%2F')}"
         )
         assert page.url.endswith(path)  # no redirect loop
+
+
+async def test_accept_and_deliver_a_task_and_cancel_ones_own(browser: Browser, market: Client) -> None:
+    page = await signed_in_page(browser, market, "/console/market", key="tok-bob")
+    row = page.locator("#market-rows tr").filter(has_text="Summarise the report")
+    await expect(row.get_by_role("button", name="Cancel")).to_have_count(0)  # alice's, not bob's
+
+    await row.get_by_role("button", name="Accept “Summarise the report”").click()
+    await expect(page.locator("#toast")).to_have_text("Accepted “Summarise the report”")
+    await expect(page.locator("#market-rows tr")).to_have_count(0)  # no longer open
+    await page.get_by_text("Accepted", exact=True).click()
+    accepted = page.locator("#market-rows tr[data-status=progress]")
+    await expect(accepted.locator("td").nth(4)).to_have_text("bob")
+    await accepted.get_by_text("Deliver a report").click()
+    await accepted.get_by_label("Report").fill("Revenue grew 4%.")
+    await accepted.get_by_role("button", name="Deliver").click()
+    await expect(page.locator("#toast")).to_have_text("Delivered “Summarise the report”: 30.00 paid to you")
+    await page.get_by_text("Done", exact=True).click()
+    await expect(page.locator("#market-rows tr[data-status=done] td.escrow")).to_have_text(
+        ["30.00 paid to bob", "120.00 paid to bob"]
+    )
+    wallet = await call(market, "GET", "/v1/wallet", BOB)
+    assert wallet["balance"] == 1150
+
+    await call(market, "POST", "/v1/tasks", ALICE, {"title": "Never mind", "description": "x", "budget": 40})
+    alice = await signed_in_page(browser, market, "/console/market")
+    await alice.get_by_role("button", name="Cancel “Never mind”").click()
+    await expect(alice.locator("#toast")).to_have_text("Canceled “Never mind”: 40.00 refunded")
+    await alice.get_by_text("Canceled", exact=True).click()
+    await expect(alice.locator("#market-rows tr[data-status=canceled] td.escrow")).to_have_text(
+        "40.00 refunded"
+    )
+    assert (await call(market, "GET", "/v1/wallet", ALICE))["frozen"] == 0

@@ -1,6 +1,6 @@
 """A scripted OpenAI-compatible Chat Completions server, so tests never call a real model.
 
-It is a real aiohttp server on 127.0.0.1 speaking the real wire format (a ``chat.completion``
+It is a real aiohttp server (on 127.0.0.1 by default) speaking the real wire format (a ``chat.completion``
 JSON body, or SSE ``chat.completion.chunk`` frames when ``stream`` is true), so the real
 ``openai`` client is exercised end to end. Each request to ``POST /v1/chat/completions``
 consumes the next scripted turn::
@@ -146,6 +146,8 @@ class ScriptedModelServer:
     with ``delta: {}``, ``delta: {"content": null}`` and ``choices: []``), ``omit_usage``, and
     ``reasoning_field`` (``"reasoning_content"``, or ``"reasoning"`` as newer vLLM/Ollama send).
     ``default`` answers every request that finds the script empty (a fuzzer's runs), instead of a 500.
+    ``host`` is the address listened on: loopback unless a test's container must reach it (the
+    deployment test binds the Docker bridge's gateway, never an outside interface).
     """
 
     def __init__(
@@ -160,7 +162,9 @@ class ScriptedModelServer:
         omit_usage: bool = False,
         reasoning_field: str = "reasoning_content",
         default: Turn | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        self.host = host
         self.model = model
         self.api_key = api_key
         self.chunk_chars = chunk_chars
@@ -209,7 +213,7 @@ class ScriptedModelServer:
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, self.host, 0).start()
         host, port = self._runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}/v1"
         return self

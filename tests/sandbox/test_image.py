@@ -149,6 +149,8 @@ async def test_image_built_from_another_recipe_is_rebuilt(
     await ensure_image(docker_client, tag, BASE_IMAGE, log)
     assert log.names[0] == "sandbox_image_outdated"
     assert log.names[-1] == "sandbox_image_built"
+    # A first start is told how long the build usually takes before it goes quiet building.
+    assert dict(log.events)["sandbox_image_build_start"]["usually"]
     labels = docker_client.api.inspect_image(tag)["Config"]["Labels"]
     assert labels[RECIPE_LABEL] != "0000000000000000"
 

@@ -1,18 +1,20 @@
 // A task's timeline: iterations with the model's text streaming in, each tool call with its
 // command or code, its output as it streams, exit code, time-out, duration, and tokens per model
-// call. The task page feeds it the task's SSE events; the chat playground feeds it /chat's logs
-// turned into the same events.
+// call. The task page feeds it the task's events (its backlog read in pages, then its SSE stream);
+// the chat playground feeds it /chat's logs turned into the same events.
 //
 // Fast on long runs: push() only queues an event. Once per animation frame the queue is applied
-// to the DOM for at most FRAME_BUDGET_MS, the rest waits for the next frame, so 10,000 replayed
-// events never block the page for long; text and output chunks are appended to existing text
-// nodes (no re-rendering); output longer than COLLAPSE_LINES lines is shown collapsed; and
-// off-screen iterations are skipped by layout (CSS content-visibility).
+// to the DOM for at most FRAME_BUDGET_MS and the rest waits for the next frame, so 10,000 replayed
+// events never block the page for long. Keeping the newest output in view reads the layout, so
+// while a backlog drains it is done at most every FOLLOW_EVERY_MS. Text and output chunks are
+// appended to existing text nodes (nothing is re-rendered), output longer than COLLAPSE_LINES
+// lines is shown collapsed, and off-screen iterations are skipped by layout (content-visibility).
 "use strict";
 
 (function () {
   const { el, fmt } = AW;
-  const FRAME_BUDGET_MS = 8;
+  const FRAME_BUDGET_MS = 6;
+  const FOLLOW_EVERY_MS = 250;
   const COLLAPSE_LINES = 40;
   const COLLAPSE_CHARS = 6000;
   const TOOL_ARGUMENT = { execute_bash: "command", execute_python: "code" };
@@ -26,6 +28,7 @@
       this.queue = [];
       this.head = 0;
       this.scheduled = false;
+      this.lastFollow = 0;
       this.reset();
     }
 
@@ -68,7 +71,7 @@
       while (this.head < this.queue.length) {
         this.apply(this.queue[this.head++]);
         applied += 1;
-        if ((applied & 31) === 0 && performance.now() > deadline) break;
+        if ((applied & 7) === 0 && performance.now() > deadline) break;
       }
       if (this.head >= this.queue.length) {
         this.queue = [];
@@ -81,7 +84,11 @@
     }
 
     afterFrame() {
-      if (this.options.follow && this.options.follow()) {
+      // Scrolling reads the layout, which costs a full layout of what this frame added: while a
+      // backlog is being replayed, at most every FOLLOW_EVERY_MS; once caught up, every frame.
+      const now = performance.now();
+      if (this.options.follow && this.options.follow() && (this.pending === 0 || now - this.lastFollow > FOLLOW_EVERY_MS)) {
+        this.lastFollow = now;
         for (const call of this.running) call.output.scrollTop = call.output.scrollHeight;
         window.scrollTo(0, document.documentElement.scrollHeight);
       }
