@@ -180,3 +180,20 @@ async def test_a_phone_width_keeps_the_list_readable(browser: Browser, secured: 
 
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing forces a sideways scroll
+
+
+async def test_another_users_task_page_shows_nothing_of_it(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.add(Reply("alice's secret answer"))
+    alice = {"Authorization": "Bearer tok-alice"}
+    started = await secured.post("/api/v1/messages", json={"message": "alice's secret task"}, headers=alice)
+    task_id = (await started.json())["task_id"]
+    page = await signed_in_page(browser, secured, "tok-bob")
+
+    await page.goto(str(secured.make_url(f"/console/tasks/{task_id}")))
+
+    await expect(page.locator("#task-error")).to_have_text("No such task (or it is not yours).")
+    await expect(page.locator("main")).not_to_contain_text("secret")
+    await page.goto(str(secured.make_url("/console")))
+    await expect(page.locator("#list-state")).to_have_text("No tasks yet.")
