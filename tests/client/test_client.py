@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -55,52 +55,112 @@ async def test_starts_a_task_and_follows_it_to_its_end(
     assert listed.tasks[0].usage.total_tokens == 15
 
 
+class StreamCut(httpx.ReadError):
+    pass
+
+
+def first_two_frames(received: bytes) -> bytes | None:
+    """The first two whole SSE frames of ``received``, once it has them."""
+    frames = received.split(b"\n\n")
+    return b"\n\n".join(frames[:2]) + b"\n\n" if len(frames) > 2 else None
+
+
+class CutOnce(httpx.AsyncBaseTransport):
+    """The real transport, except that the first event stream breaks after its first two events,
+    as a reset connection does; records each stream's ``Last-Event-ID``."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.resumed_from: list[str | None] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not request.url.path.endswith("/events"):
+            return response
+        self.resumed_from.append(request.headers.get("Last-Event-ID"))
+        if len(self.resumed_from) > 1:
+            return response
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        upstream: httpx.AsyncByteStream = response.stream
+
+        class Cut(httpx.AsyncByteStream):
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                received = b""
+                async for chunk in upstream:
+                    received += chunk
+                    if (head := first_two_frames(received)) is not None:
+                        yield head
+                        raise StreamCut("connection reset (cut by the test)")
+                yield received
+
+            async def aclose(self) -> None:
+                await upstream.aclose()
+
+        return httpx.Response(response.status_code, headers=response.headers, stream=Cut(), request=request)
+
+
+class SyncCutOnce(httpx.BaseTransport):
+    """:class:`CutOnce` for the blocking client."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.resumed_from: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.endswith("/events"):
+            return response
+        self.resumed_from.append(request.headers.get("Last-Event-ID"))
+        if len(self.resumed_from) > 1:
+            return response
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        upstream: httpx.SyncByteStream = response.stream
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                received = b""
+                for chunk in upstream:
+                    received += chunk
+                    if (head := first_two_frames(received)) is not None:
+                        yield head
+                        raise StreamCut("connection reset (cut by the test)")
+                yield received
+
+            def close(self) -> None:
+                upstream.close()
+
+        return httpx.Response(response.status_code, headers=response.headers, stream=Cut(), request=request)
+
+
 async def test_follow_resumes_after_the_stream_drops(
     served: Served, model_server: ScriptedModelServer
 ) -> None:
-    """The first stream is cut after two events: the follow reconnects from the last one it had."""
-    headers: list[str | None] = []
-
-    class CutOnce(httpx.AsyncBaseTransport):
-        def __init__(self) -> None:
-            self.inner = httpx.AsyncHTTPTransport()
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            response = await self.inner.handle_async_request(request)
-            if not request.url.path.endswith("/events"):
-                return response
-            headers.append(request.headers.get("Last-Event-ID"))
-            if len(headers) > 1:
-                return response
-            upstream = response.stream
-            assert isinstance(upstream, httpx.AsyncByteStream)
-
-            class Cut(httpx.AsyncByteStream):
-                async def __aiter__(self) -> AsyncIterator[bytes]:
-                    frames = 0
-                    async for chunk in upstream:
-                        yield chunk
-                        frames += chunk.count(b"\n\n")
-                        if frames >= 2:
-                            raise httpx.ReadError("connection reset (cut by the test)")
-
-                async def aclose(self) -> None:
-                    await upstream.aclose()
-
-            return httpx.Response(
-                response.status_code, headers=response.headers, stream=Cut(), request=request
-            )
-
+    """The first stream breaks after two events: the follow reconnects from the last one it had."""
     model_server.add(Reply("one two three four five six", chunk_delay=0.02))
-    async with AsyncClient(base_url(served), api_key="tok-a", transport=CutOnce()) as api:
+    transport = CutOnce()
+    async with AsyncClient(base_url(served), api_key="tok-a", transport=transport) as api:
         accepted = await api.send_message("count")
         events = [event async for event in api.follow(accepted.task_id)]
 
     assert [e.offset for e in events] == list(range(len(events)))  # none missed, none repeated
     assert events[-1].type == "run_completed"
     assert text_of(events) == "one two three four five six"
-    assert headers[0] == "-1" and len(headers) >= 2
-    assert int(headers[1] or "") >= 1  # resumed after the last event received, not from the start
+    assert transport.resumed_from[:2] == ["-1", "1"]  # resumed after the second event, the last received
+
+
+async def test_the_blocking_follow_resumes_too(served: Served, model_server: ScriptedModelServer) -> None:
+    model_server.add(Reply("six five four three two one", chunk_delay=0.02))
+    transport = SyncCutOnce()
+
+    def script() -> list[TaskEvent]:
+        with Client(base_url(served), api_key="tok-a", transport=transport) as api:
+            return list(api.follow(api.send_message("count down").task_id))
+
+    events = await asyncio.to_thread(script)  # while this test's event loop serves the app
+
+    assert [e.offset for e in events] == list(range(len(events)))
+    assert text_of(events) == "six five four three two one" and events[-1].type == "run_completed"
+    assert transport.resumed_from[:2] == ["-1", "1"]
 
 
 async def test_follows_from_an_offset_and_ends_past_the_final_event(
