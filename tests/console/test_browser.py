@@ -197,3 +197,35 @@ async def test_another_users_task_page_shows_nothing_of_it(
     await expect(page.locator("main")).not_to_contain_text("secret")
     await page.goto(str(secured.make_url("/console")))
     await expect(page.locator("#list-state")).to_have_text("No tasks yet.")
+
+
+async def test_exit_codes_time_outs_and_long_output_are_shown(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.extend(
+        [
+            ToolCalls(
+                [
+                    Call("execute_bash", {"command": "echo oops >&2; exit 3"}),
+                    Call("execute_bash", {"command": "sleep 30", "timeout": 1}),
+                    Call("execute_bash", {"command": "seq 1 500"}),
+                ]
+            ),
+            Reply("done"),
+        ]
+    )
+    page = await signed_in_page(browser, secured)
+    await start_task(page, "three commands")
+
+    await expect(page.locator(".final-completed")).to_be_visible()
+    tools = page.locator(".tool")
+    await expect(tools).to_have_count(3)
+    await expect(tools.nth(0).locator(".badge")).to_have_text("exit 3")
+    await expect(tools.nth(0).locator(".stderr")).to_have_text("oops\n")
+    await expect(tools.nth(1).locator(".badge")).to_have_text("timed out")
+    await expect(tools.nth(1).locator(".tool-info")).to_contain_text("timeout 1 s")
+    long_output = tools.nth(2).locator("pre.output")
+    await expect(long_output).to_have_class(re.compile(r"\bcollapsed\b"))
+    await tools.nth(2).get_by_role("button", name="Show all output").click()
+    await expect(long_output).not_to_have_class(re.compile(r"\bcollapsed\b"))
+    await expect(long_output).to_contain_text("500")
