@@ -122,3 +122,14 @@ async def test_a_capability_that_needs_a_message_is_not_run_without_one(
     await expect(page.locator("#invoke .form-error")).to_have_text("Enter a message.")
     listed = await (await secured.get("/api/v1/tasks", headers=ALICE)).json()
     assert listed["tasks"] == []
+
+
+async def test_page_paths_with_overlong_ids_are_404(secured: Client) -> None:
+    await secured.post("/console/signin", data={"api_key": "tok-alice"}, allow_redirects=False)
+    for path in ["/console/capabilities/" + "c" * 65, "/console/workspaces/" + "w" * 201]:
+        response = await secured.get(path)
+        assert response.status == 404, path
+    page = await secured.get("/console/capabilities/invoice-ocr")
+    assert page.status == 200
+    assert 'data-capability-id="invoice-ocr"' in await page.text()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
