@@ -26,6 +26,8 @@ from typing import NoReturn
 import docker
 import pytest
 
+from tests.served_worker import free_port
+
 __all__ = ["SecondEngine", "second_engine"]
 
 _START_TIMEOUT = 60.0
@@ -39,6 +41,9 @@ class SecondEngine:
         self.root = root
         self.socket = root / "docker.sock"
         self.url = f"unix://{self.socket}"
+        # The same engine on a loopback port, TLS both ways, as an engine on another host is reached.
+        self.tls_url = f"tcp://127.0.0.1:{free_port()}"
+        self.tls = _make_certificates(root / "tls")
         self._config = root / "daemon.json"
         self._config.write_text(f'{{"storage-driver": "{storage_driver}"}}')
         self._process: subprocess.Popen[bytes] | None = None
@@ -52,6 +57,11 @@ class SecondEngine:
                 "--exec-root", str(self.root / "exec"),
                 "--pidfile", str(self.root / "dockerd.pid"),
                 "--host", self.url,
+                "--host", self.tls_url,
+                "--tlsverify",
+                "--tlscacert", self.tls["ca"],
+                "--tlscert", str(self.root / "tls" / "server-cert.pem"),
+                "--tlskey", str(self.root / "tls" / "server-key.pem"),
                 "--config-file", str(self._config),
                 "--bridge=none",
                 "--iptables=false",
@@ -123,6 +133,28 @@ class SecondEngine:
                 client.api.remove_volume(volume["Name"], force=True)
 
 
+def _make_certificates(directory: Path) -> dict[str, str]:
+    """A CA, the engine's certificate for 127.0.0.1 and a client certificate; the client's paths."""
+    directory.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, capture_output=True, check=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+            "-keyout", "ca-key.pem", "-out", "ca.pem")  # fmt: skip
+    for name, usage in (("server", "serverAuth\nsubjectAltName = IP:127.0.0.1"), ("client", "clientAuth")):
+        (directory / f"{name}.ext").write_text(f"extendedKeyUsage = {usage}\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}-key.pem", "-out", f"{name}.csr")  # fmt: skip
+        openssl("x509", "-req", "-days", "2", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-CAcreateserial", "-out", f"{name}-cert.pem", "-extfile", f"{name}.ext")  # fmt: skip
+    return {
+        "ca": str(directory / "ca.pem"),
+        "cert": str(directory / "client-cert.pem"),
+        "key": str(directory / "client-key.pem"),
+    }
+
+
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"the second Docker engine cannot run here, and CI must run these tests: {reason}")
@@ -137,18 +169,20 @@ def second_engine(docker_client: docker.DockerClient, sandbox_image: str) -> Ite
         _unavailable("no dockerd binary")
     # Short: the unix socket's path must fit in 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="aw-engine2-", dir="/tmp"))
-    engine = SecondEngine(root, docker_client.info().get("Driver") or "overlay2")
+    engine: SecondEngine | None = None
     try:
         try:
+            engine = SecondEngine(root, docker_client.info().get("Driver") or "overlay2")
             engine.start()
             engine.load_image(sandbox_image)
-        except (RuntimeError, OSError) as e:
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
             _unavailable(str(e))
         yield engine
         if engine.running:
             engine.remove_everything()
     finally:
-        engine.stop()
+        if engine is not None:
+            engine.stop()
         for mounted in ("exec", "data"):
             subprocess.run(["umount", "-R", str(root / mounted)], capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)

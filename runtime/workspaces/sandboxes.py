@@ -19,6 +19,7 @@ import structlog
 from runtime.errors import ConflictError, UnavailableError
 from runtime.workspaces.placement import Placements
 from sandbox.base import Sandbox, SandboxFactory, SandboxRequest
+from sandbox.errors import SandboxStartError
 
 __all__ = ["WorkspaceSandboxes"]
 
@@ -107,7 +108,10 @@ class WorkspaceSandboxes:
 
     async def _placed(self, request: SandboxRequest, owner: str, workspace: str) -> SandboxRequest:
         assert self._placements is not None
-        placed = await self._placements.locate(owner, workspace)
+        try:
+            placed = await self._placements.locate(owner, workspace)
+        except UnavailableError as e:  # to a run, no engine to start on is its sandbox failing to start
+            raise SandboxStartError(str(e)) from e
         if placed.volume is None and request.workspace_dir is None:
             # Its files moved from a volume to a host directory since the caller looked (failover).
             raise UnavailableError(f"workspace {workspace} was just placed anew; try again")

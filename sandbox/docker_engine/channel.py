@@ -242,14 +242,20 @@ def _reader_for(sock: Any) -> Callable[[int], bytes]:
     """A ``read(n)`` over an attach stream that loses nothing the HTTP parser already buffered.
 
     docker-py hands out the raw socket under the response's buffered reader; if data arrived
-    together with the upgrade headers, it sits in that buffer, so read through it.
+    together with the upgrade headers, it sits in that buffer, so read through it. Over TLS (an
+    engine on ``tcp://``) it hands out the TLS socket under that reader's socket file: reading
+    through the reader there is also what keeps bytes the TLS layer already decrypted from waiting
+    behind a ``poll`` that only sees the network.
     """
     raw = getattr(sock, "_sock", sock)
     if hasattr(raw, "settimeout"):
         raw.settimeout(None)  # the client's API timeout must not cut a quiet stream
     response = getattr(sock, "_response", None)
     buffered = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
-    if isinstance(buffered, io.BufferedReader) and buffered.raw is sock:
+    if isinstance(buffered, io.BufferedReader) and sock in (
+        buffered.raw,
+        getattr(buffered.raw, "_sock", None),
+    ):
         return buffered.read1
 
     def read(n: int) -> bytes:

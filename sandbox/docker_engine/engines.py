@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import docker
+import docker.constants
 import docker.errors
 import docker.tls
 import requests.exceptions
@@ -104,10 +105,21 @@ def connect(config: EngineConfig, timeout: float | None = None) -> docker.Docker
         tls = docker.tls.TLSConfig(
             client_cert=(str(config.tls.cert), str(config.tls.key)), ca_cert=str(config.tls.ca), verify=True
         )
-    kwargs: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
-    return docker.DockerClient(
-        base_url=config.url, tls=tls, use_ssh_client=config.url.startswith("ssh://"), **kwargs
-    )
+    kwargs: dict[str, Any] = {
+        "base_url": config.url,
+        "tls": tls,
+        "use_ssh_client": config.url.startswith("ssh://"),
+        **({"timeout": timeout} if timeout is not None else {}),
+    }
+    # requests verifies against REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when one is set, in place of the
+    # engine's CA, and docker-py asks the engine its API version before we could say otherwise: so
+    # the version is asked first by a client that ignores the environment, then given.
+    with docker.APIClient(version=docker.constants.MINIMUM_DOCKER_API_VERSION, **kwargs) as probe:
+        probe.trust_env = False
+        version = probe.version(api_version=False)["ApiVersion"]
+    client = docker.DockerClient(version=version, **kwargs)
+    client.api.trust_env = False
+    return client
 
 
 @dataclass

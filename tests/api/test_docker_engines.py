@@ -1,8 +1,8 @@
 """Sandboxes on two real Docker engines (AGENT_DOCKER_HOSTS): the host's, and a second ``dockerd``.
 
 Engine ``one`` is the host's engine with host directories (bind mounts); engine ``two`` is the
-second engine (:mod:`tests.second_engine`) with its workspaces in Docker volumes, as a remote
-engine's are. Placement by capacity, the files API over a volume, failover when engine two is
+second engine (:mod:`tests.second_engine`), reached over TLS with client certificates on a
+loopback port, with its workspaces in Docker volumes, as an engine on another host is. Placement by capacity, the files API over a volume, failover when engine two is
 stopped, and a warm pool on each.
 """
 
@@ -47,7 +47,8 @@ def hosts(two: SecondEngine, one_capacity: int | None = None, two_capacity: int 
     return json.dumps(
         [
             {"name": "one", "url": LOCAL_URL, "capacity": one_capacity},
-            {"name": "two", "url": two.url, "files": "volume", "capacity": two_capacity},
+            # Over TLS on a loopback port, as an engine on another host: its files are volumes.
+            {"name": "two", "url": two.tls_url, "tls": two.tls, "capacity": two_capacity},
         ]
     )
 
