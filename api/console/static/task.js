@@ -95,6 +95,13 @@ AW.ready(async () => {
     });
   }
   window.addEventListener("pagehide", () => stream && stream.close());
+  // Scrolling up to read stops following; the checkbox turns it back on.
+  window.addEventListener("wheel", (event) => {
+    if (event.deltaY < 0) followBox.checked = false;
+  }, { passive: true });
+  window.addEventListener("keydown", (event) => {
+    if (["ArrowUp", "PageUp", "Home"].includes(event.key) && !event.target.closest("textarea, input, select")) followBox.checked = false;
+  });
 
   cancel.addEventListener("click", async () => {
     cancel.disabled = true;
