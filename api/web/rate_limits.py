@@ -10,7 +10,9 @@ Every response the limiter saw carries ``RateLimit-Limit``, ``RateLimit-Remainin
 ``RateLimit-Reset`` (draft-ietf-httpapi-ratelimit-headers-06: the minute's quota, the requests left,
 seconds until the quota is whole again); a refusal is a 429 with ``Retry-After`` in the envelope of
 the surface it hit. A request holds one concurrency slot until its handler returns, so an open SSE
-stream or long poll holds one for as long as it is open.
+stream or long poll holds one for as long as it is open. The web console's own CSS and JS files
+(``/console/static/``) are not limited: served from memory and cached by browsers for a year, they
+cost nothing to serve, and a page fetching several at once must not trip its address's limit.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def _headers(admission: Admission) -> dict[str, str]:
 
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/console/static/"):
+        return await handler(request)
     limiter: RateLimiter
     if public_request(request):
         limiter = request.app[PUBLIC_RATE_LIMITER]

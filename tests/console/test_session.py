@@ -184,3 +184,15 @@ async def test_static_files_are_served_with_their_hash(client: Client) -> None:
     assert response.headers["Content-Type"].startswith("text/javascript")
     assert "immutable" in response.headers["Cache-Control"]
     assert (await client.get("/console/static/nope.js")).status == 404
+
+
+async def test_static_files_are_not_rate_limited(make_client: ClientMaker) -> None:
+    client = await make_client(api_keys=KEYS, public_rate_limit_per_minute=1)
+    page = await (await client.get("/console/signin")).text()
+    url = re.search(r'href="(/console/static/console\.css\?v=[0-9a-f]+)"', page)
+    assert url
+
+    statuses = [(await client.get(url.group(1))).status for _ in range(5)]
+
+    assert statuses == [200] * 5
+    assert (await client.get("/console/signin")).status == 429  # the page itself is: one a minute
