@@ -113,19 +113,23 @@ def _form(fields: dict[str, Any]) -> FormData:
 
 
 PAGES = [
-    # (screenshot name, path, a selector present once the page's data is in)
-    ("workspaces", "/console/workspaces", "#workspace-rows tr[data-workspace-id=reports]"),
-    ("workspace", "/console/workspaces/default", "#conversation-list li"),
+    # (screenshot name, path, selectors present once all of the page's data is in)
+    ("workspaces", "/console/workspaces", ["#workspace-rows tr[data-workspace-id=reports]"]),
+    ("workspace", "/console/workspaces/default", ["#conversation-list li", "#file-rows tr[data-type=file]"]),
     (
         "conversation",
         "/console/workspaces/default/conversations/{conversation}",
-        "#history li[data-role=tool]",
+        ["#history li[data-role=tool]"],
     ),
-    ("capabilities", "/console/capabilities", "#capability-rows tr[data-capability-id=invoice-ocr]"),
-    ("capability", "/console/capabilities/invoice-ocr", "#capability-fields dt"),
-    ("market", "/console/market", "#market-rows tr"),
-    ("agents", "/console/agents", "#agent-rows tr[data-agent-id=bob]"),
-    ("wallet", "/console/wallet", "#order-rows tr"),
+    ("capabilities", "/console/capabilities", ["#capability-rows tr[data-capability-id=invoice-ocr]"]),
+    (
+        "capability",
+        "/console/capabilities/invoice-ocr",
+        ["#capability-fields dt", "#invoke-workspace option[value=reports]"],
+    ),
+    ("market", "/console/market", ["#market-rows tr"]),
+    ("agents", "/console/agents", ["#agent-rows tr[data-agent-id=bob]"]),
+    ("wallet", "/console/wallet", ["#order-rows tr", "#ledger-rows tr[data-type=grant]"]),
 ]
 
 PHONE_SCREENSHOTS = {"workspace", "market", "wallet"}  # the docs show these at phone width too
@@ -147,9 +151,10 @@ async def test_pages_fit_desktop_and_phone_widths(
     page.set_default_timeout(WAIT)
     await sign_in(page, client)
 
-    for name, path, ready in PAGES:
+    for name, path, selectors in PAGES:
         await page.goto(str(client.make_url(path.format(conversation=conversation))))
-        await expect(page.locator(ready).first).to_be_visible()
+        for selector in selectors:
+            await expect(page.locator(selector).first).to_be_attached()
         if SCREENSHOTS and (width > 600 or name in PHONE_SCREENSHOTS):
             suffix = "" if width > 600 else "-phone"
             await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}{suffix}.png"), full_page=width > 600)
