@@ -225,6 +225,7 @@ async def start_services(
         elsewhere_wait=timing.lease_seconds + 2 * timing.heartbeat_seconds,
         telemetry=telemetry,
     )
+    lease.on_lost(tasks.let_go_of_ended)  # cut off past its lease: its tasks were ended elsewhere
     telemetry.watch_tasks(tasks)
     app[TASK_STARTER] = starter = TaskStarter(
         workspaces, conversations, library, models, tasks, settings.loop_settings()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from runtime.store.database import Database
 from runtime.store.dialects import upsert
@@ -25,12 +25,24 @@ class WorkerQueries:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def beat(self, instance_id: str, lease: float, *, starting: bool = False) -> None:
-        """Renew ``instance_id``'s lease for ``lease`` seconds (its row made if absent).
+    async def beat(self, instance_id: str, lease: float, *, starting: bool = False) -> bool:
+        """Renew ``instance_id``'s lease for ``lease`` seconds (its row made if absent); whether
+        it still held its lease (False: it had expired or was gone, so other workers may have ended
+        its runs meanwhile).
 
         ``starting``: a new process of this instance; its start time is reset.
         """
         now = time.time()
+        if not starting:
+            async with self._db.connect() as conn:
+                renewed_rows = await conn.execute(
+                    update(worker_instances)
+                    .where(worker_instances.c.id == instance_id, worker_instances.c.lease_expires_at >= now)
+                    .values(heartbeat_at=now, lease_expires_at=now + lease)
+                    .returning(worker_instances.c.id)
+                )
+                if renewed_rows.first() is not None:
+                    return True
         statement = upsert(self._db, worker_instances).values(
             id=instance_id, started_at=now, heartbeat_at=now, lease_expires_at=now + lease
         )
@@ -39,6 +51,7 @@ class WorkerQueries:
             renewed["started_at"] = now
         async with self._db.connect() as conn:
             await conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_=renewed))
+        return starting
 
     async def expired(self, now: float | None = None) -> list[str]:
         """The instances whose lease has expired, oldest first."""

@@ -28,6 +28,8 @@ __all__ = ["LeaseConfig", "WorkerLease"]
 
 log = structlog.get_logger(__name__)
 
+LostHandler = Callable[[], Awaitable[object]]
+"""Called when this worker finds its own lease had expired (cut off from the database too long)."""
 Reaper = Callable[[str], Awaitable[int]]
 """Cleans up what a dead worker instance left besides its runs (its containers); how many
 containers it removed."""
@@ -55,6 +57,12 @@ class WorkerLease:
         self._instance = instance
         self._config = config
         self._reap = reap
+        self._on_lost: list[LostHandler] = []
+
+    def on_lost(self, handler: LostHandler) -> None:
+        """Call ``handler`` when a heartbeat finds the lease had expired: other workers may have
+        ended this worker's tasks meanwhile (the task manager lets those go)."""
+        self._on_lost.append(handler)
 
     @asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -87,11 +95,18 @@ class WorkerLease:
             log.warning("lost_worker_cleaned_up", instance=instance, containers_removed=removed)
         return ended
 
+    async def renew(self) -> None:
+        """One heartbeat: renew the lease (calling the lost handlers if it had expired), then sweep."""
+        if not await self._store.workers.beat(self._instance, self._config.lease_seconds):
+            log.error("worker_lease_lost", instance=self._instance)
+            for handler in self._on_lost:
+                await handler()
+        await self.sweep()
+
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self._config.heartbeat_seconds)
             try:
-                await self._store.workers.beat(self._instance, self._config.lease_seconds)
-                await self.sweep()
+                await self.renew()
             except Exception:  # the database away for a moment: try again at the next beat
                 log.exception("worker_heartbeat_failed", instance=self._instance)

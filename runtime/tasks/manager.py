@@ -50,6 +50,7 @@ __all__ = ["TaskLimits", "TaskManager", "TaskSpec"]
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "interrupted: the worker stopped before the task finished"
+_ENDED_ELSEWHERE = "ended by another worker"  # a cancel reason that writes nothing
 
 
 class TaskLimits(BaseModel):
@@ -179,6 +180,9 @@ class TaskManager:
                         self._running -= 1
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.get(task_id, "canceled")
+                if reason == _ENDED_ELSEWHERE:
+                    log.warning("task_ended_by_another_worker")
+                    return
                 await asyncio.shield(self._finish_canceled(task_id, spec, sink, reason))
                 return
             except Exception as e:  # a bug of ours: record it, keep the worker up
@@ -285,6 +289,21 @@ class TaskManager:
         except NotFoundError:
             return False
         return record.status in ACTIVE
+
+    async def let_go_of_ended(self) -> list[str]:
+        """Stop, without a word, the tasks here whose run another worker has ended (this worker's
+        lease had expired); their final event and status are that worker's."""
+        ended = [task_id for task_id in list(self._tasks) if not await self._active_in_store(task_id)]
+        tasks = []
+        for task_id in ended:
+            task = self._tasks.get(task_id)
+            if task is not None:
+                self._cancel_reasons[task_id] = _ENDED_ELSEWHERE
+                task.cancel()
+                tasks.append(task)
+        if tasks:
+            await asyncio.wait(tasks)
+        return ended
 
     async def running(self, task_id: str) -> bool:
         """Pending or running, in this worker or (on a shared store) in another."""

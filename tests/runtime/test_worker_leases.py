@@ -8,10 +8,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from runtime.engine.events import IterationStarted, RunCompleted, RunFailed, Usage
+from runtime.engine.events import FINAL_EVENT_TYPES, IterationStarted, RunCompleted, RunFailed, Usage
 from runtime.store import Store
 from runtime.tasks.leases import LeaseConfig, WorkerLease
 from runtime.tasks.manager import INTERRUPTED
+from tests.runtime.test_task_manager import SLEEP, MakeTasks
+from tests.runtime.test_task_manager import make_tasks as make_tasks  # the fixture, for this module
 
 GUARD = 30.0
 LONG = 3600.0  # a lease that cannot expire during a test
@@ -85,6 +87,8 @@ async def test_concurrent_sweeps_end_each_run_once(store_target: str) -> None:
             await dead.create_run(f"r{number}", "u", "task")
         await expire(dead, "dead")
     async with Store.open(store_target, "a") as a, Store.open(store_target, "b") as b:
+        await a.workers.beat("a", LONG)  # live sweepers: a run one has claimed is its own
+        await b.workers.beat("b", LONG)
         ended_a, ended_b = await asyncio.gather(
             a.fail_interrupted_runs(INTERRUPTED, at_start=False),
             b.fail_interrupted_runs(INTERRUPTED, at_start=False),
@@ -173,3 +177,49 @@ async def test_a_starting_worker_closes_only_keys_left_in_flight_by_dead_workers
             )
         assert live is not None and live.state == "in_flight"
         assert dead is not None and (dead.state, dead.reason) == ("done", "interrupted")
+
+
+@engines
+async def test_a_heartbeat_tells_whether_the_lease_was_still_held(store_target: str | Path) -> None:
+    async with Store.open(store_target, "a") as a:
+        assert not await a.workers.beat("a", LONG)  # no lease yet: made now
+        assert await a.workers.beat("a", LONG)
+        await expire(a, "a")
+        assert not await a.workers.beat("a", LONG)  # expired: others may have ended its runs
+        assert await a.workers.live() == ["a"]
+
+
+@engines
+async def test_a_worker_that_finds_its_lease_lost_lets_go_of_tasks_ended_elsewhere(
+    make_tasks: MakeTasks, store_target: str | Path
+) -> None:
+    tasks = await make_tasks()
+    tasks.store.instance = "a"  # the runs it creates are held by instance a
+    let_go: list[str] = []
+
+    async def on_lost() -> None:
+        let_go.extend(await tasks.manager.let_go_of_ended())
+
+    lease = WorkerLease(
+        tasks.store, "a", LeaseConfig(lease_seconds=LONG, heartbeat_seconds=LONG / 2), _no_reap
+    )
+    lease.on_lost(on_lost)
+    async with lease.held():  # its heartbeats are the test's: lease.renew()
+        tasks.server.add(SLEEP)
+        record = await tasks.submit()
+        hanging = await tasks.factory.next_hanging()
+        await expire(tasks.store, "a")  # cut off from the database past its lease
+        async with Store.open(store_target, "b") as b:
+            assert await b.fail_interrupted_runs(INTERRUPTED, at_start=False) == [record.id]
+        await asyncio.wait_for(lease.renew(), GUARD)
+        assert let_go == [record.id]
+
+    assert not tasks.manager.is_active(record.id)
+    assert tasks.factory.sandboxes[0].killed == [hanging]
+    final = [e.event for e in await tasks.events(record.id) if e.event.type in FINAL_EVENT_TYPES]
+    assert final == [RunFailed(error=INTERRUPTED, response="", iterations=1, usage=Usage())]  # b's, once
+    assert (await tasks.store.get_run(record.id)).status == "failed"
+
+
+async def _no_reap(_instance: str) -> int:
+    return 0
