@@ -260,3 +260,37 @@ async def test_the_per_user_limit_holds_across_workers_under_concurrent_submits(
     (admitted,) = [body["task_id"] for status, body in answers if status == 202]
     other = started[1].base
     assert (await call("POST", f"{other}/api/v1/tasks/{admitted}/cancel"))["status"] == "canceled"
+
+
+async def test_an_a2a_stream_on_one_worker_follows_a_task_canceled_through_a2a_on_another(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    a, b, c = await workers(3)
+    task_id = await submit(a.base, model)
+    await wait_for_process(docker_client, a.instance, "sleep 300")
+
+    async def resubscribe() -> list[dict[str, Any]]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {"id": task_id}}
+        frames = []
+        async with aiohttp.ClientSession() as session, session.post(f"{c.base}/a2a", json=body) as response:
+            assert response.status == 200, await response.text()
+            async for raw in response.content:
+                line = raw.decode()
+                if line.startswith("data: "):
+                    frames.append(json.loads(line[6:]))
+        return frames
+
+    stream = asyncio.create_task(resubscribe())
+    got = await call(
+        "POST", f"{b.base}/a2a", {"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task_id}}
+    )
+    assert got["result"]["status"]["state"] == "working"
+    canceled = await call(
+        "POST",
+        f"{b.base}/a2a",
+        {"jsonrpc": "2.0", "id": 3, "method": "tasks/cancel", "params": {"id": task_id}},
+    )
+    assert canceled["result"]["status"]["state"] == "canceled"
+    frames = await asyncio.wait_for(stream, GUARD)
+    assert frames[-1]["result"]["status"]["state"] == "canceled"
+    assert frames[-1]["result"].get("final") is True
