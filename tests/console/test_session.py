@@ -196,3 +196,13 @@ async def test_static_files_are_not_rate_limited(make_client: ClientMaker) -> No
 
     assert statuses == [200] * 5
     assert (await client.get("/console/signin")).status == 429  # the page itself is: one a minute
+
+
+@pytest.mark.parametrize("value", ["garbage", "nonce.!!!", ".", "n." + "A" * 2000, "n.dG9rLWV2ZQ"])
+async def test_a_malformed_or_unknown_session_cookie_is_no_session(secured: Client, value: str) -> None:
+    secured.session.cookie_jar.update_cookies({COOKIE_NAME: value})
+
+    assert (await secured.get("/api/v1/workspaces")).status == 401
+    page = await secured.get("/console", allow_redirects=False)
+    assert page.status == 303
+    assert page.headers["Location"].startswith("/console/signin")
