@@ -310,6 +310,12 @@ class Settings(BaseSettings):
             ) from None
         return self
 
+    @model_validator(mode="after")
+    def _check_lease(self) -> Settings:
+        if self.worker_heartbeat_seconds >= self.worker_lease_seconds:
+            raise ValueError("AGENT_WORKER_HEARTBEAT_SECONDS must be less than AGENT_WORKER_LEASE_SECONDS")
+        return self
+
     @property
     def tokens(self) -> dict[str, str]:
         """Bearer token → user."""

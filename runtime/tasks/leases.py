@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from runtime.store import Store
 from runtime.tasks.manager import INTERRUPTED
@@ -48,11 +48,17 @@ class LeaseConfig(BaseModel):
         description="Seconds between a worker's heartbeats (its lease renewed, dead workers swept).",
     )
 
+    @model_validator(mode="after")
+    def _beats_within_the_lease(self) -> LeaseConfig:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError(
+                "heartbeat_seconds must be less than lease_seconds, or the lease lapses between beats"
+            )
+        return self
+
 
 class WorkerLease:
     def __init__(self, store: Store, instance: str, config: LeaseConfig, reap: Reaper) -> None:
-        if config.heartbeat_seconds >= config.lease_seconds:
-            raise ValueError("the heartbeat must come more often than the lease expires")
         self._store = store
         self._instance = instance
         self._config = config

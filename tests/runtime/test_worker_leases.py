@@ -223,3 +223,8 @@ async def test_a_worker_that_finds_its_lease_lost_lets_go_of_tasks_ended_elsewhe
 
 async def _no_reap(_instance: str) -> int:
     return 0
+
+
+def test_a_heartbeat_as_long_as_the_lease_is_refused() -> None:
+    with pytest.raises(ValueError, match="heartbeat_seconds must be less than lease_seconds"):
+        LeaseConfig(lease_seconds=5, heartbeat_seconds=5)
