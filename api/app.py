@@ -295,7 +295,7 @@ def create_app(settings: Settings, telemetry: Telemetry | None = None) -> web.Ap
         handler_args={"max_line_size": MAX_REQUEST_LINE_BYTES},
     )
     app[SETTINGS] = settings
-    setup_telemetry(app, telemetry or Telemetry.exporting(traces=bool(settings.otel_exporter_otlp_endpoint)))
+    setup_telemetry(app, telemetry or Telemetry.exporting(settings.traces_endpoint()))
     setup_rate_limits(app)
     setup_idempotency(app)
     registry = OpenAPIRegistry()

@@ -207,13 +207,27 @@ class Settings(BaseSettings):
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         None,
+        pattern=r"^https?://",
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint"),
-        description="OTLP/HTTP collector (e.g. http://localhost:4318): traces are exported there; unset: off.",
+        description="OTLP/HTTP collector (e.g. http://localhost:4318): traces go to its /v1/traces; unset: off.",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otel_exporter_otlp_traces_endpoint"
+        ),
+        description="The traces URL itself, as is (the standard's signal-specific variable, which wins).",
     )
     log_format: str = Field("auto", pattern="^(auto|json|console)$", description="auto: console on a TTY.")
     log_level: str = Field("info", description="Minimum log level.")
 
     _capabilities: list[CapabilitySpec] | None = PrivateAttr(None)
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value  # VAR= in a compose file
 
     @field_validator("api_keys")
     @classmethod
@@ -398,6 +412,14 @@ class Settings(BaseSettings):
             registrations_per_day=self.registrations_per_day,
             task_expiry_interval=self.task_expiry_interval,
         )
+
+    def traces_endpoint(self) -> str | None:
+        """Where spans are exported, as the OTLP exporter specification derives it; None: traces off."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     def user_rate_limit(self) -> RateLimit:
         return RateLimit(per_minute=self.rate_limit_per_minute, concurrency=self.rate_limit_concurrency)

@@ -4,12 +4,14 @@ Attribute names follow the OpenTelemetry semantic conventions (GenAI for runs, m
 calls; HTTP for requests), written out here rather than imported from the package's
 ``_incubating`` modules, whose names may move between its releases.
 
-Traces are off unless the operator points ``OTEL_EXPORTER_OTLP_ENDPOINT`` at a collector: then
-:func:`otlp_tracer_provider` exports every span over OTLP/HTTP in batches, from a background
-thread. The exporter and the resource read the other standard variables themselves
-(``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_SERVICE_NAME``,
-``OTEL_RESOURCE_ATTRIBUTES``...), so a collector set up for other services works unchanged. The
-provider is the app's, never installed globally: a test process builds many apps.
+Traces are off unless the operator points ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the signal's own
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) at a collector: the settings derive the traces URL as the
+specification says, and :func:`otlp_tracer_provider` exports every span there over OTLP/HTTP in
+batches, from a background thread. The exporter and the resource read the other standard
+variables themselves (``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_TIMEOUT``,
+``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``...), so a collector set up for other services
+works unchanged. The provider is the app's, never installed globally: a test process builds many
+apps.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ TOOL_OUTCOME = "agent_worker.tool.outcome"
 EXIT_CODE = "process.exit.code"
 
 
-def otlp_tracer_provider() -> TracerProvider:
-    """A provider exporting over OTLP/HTTP, configured by the standard ``OTEL_*`` variables."""
+def otlp_tracer_provider(endpoint: str) -> TracerProvider:
+    """A provider exporting to ``endpoint`` (the traces URL) over OTLP/HTTP in protobuf."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     detected = Resource.create({SERVICE_VERSION: version("agent-worker")})
@@ -54,5 +56,5 @@ def otlp_tracer_provider() -> TracerProvider:
     # OTEL_SERVICE_NAME (or service.name in OTEL_RESOURCE_ATTRIBUTES) wins over our default name.
     resource = detected.merge(Resource({SERVICE_NAME: INSTRUMENTATION})) if unnamed else detected
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     return provider

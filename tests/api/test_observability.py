@@ -10,7 +10,12 @@ from typing import Any
 
 import docker
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -316,3 +321,43 @@ async def test_a_run_is_traced_with_its_model_and_tool_calls(
     assert f"trace_id={caller_trace}" in capfd.readouterr().out  # the request's log lines name the trace
     [start] = by_name(spans, "start_sandbox ephemeral")
     assert start.context.trace_id == request.context.trace_id  # started for this run, inside its trace
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[tuple[str, list[ExportTraceServiceRequest]]]:
+    """An OTLP/HTTP collector on loopback: its base URL, and the export requests it got."""
+    received: list[ExportTraceServiceRequest] = []
+
+    async def traces(request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        received.append(ExportTraceServiceRequest.FromString(await request.read()))
+        answer = ExportTraceServiceResponse().SerializeToString()
+        return web.Response(body=answer, content_type="application/x-protobuf")
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", traces)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}", received
+    await runner.cleanup()
+
+
+async def test_spans_are_exported_over_otlp_when_the_endpoint_is_set(
+    make_client: ClientMaker,
+    model_server: ScriptedModelServer,
+    collector: tuple[str, list[ExportTraceServiceRequest]],
+) -> None:
+    endpoint, received = collector
+    model_server.add(Reply("hi"))
+    client = await make_client(otel_exporter_otlp_endpoint=endpoint)
+
+    assert (await client.post("/chat", json={"message": "hi"})).status == 200
+    await client.close()  # the worker's shutdown exports the spans still in its batch
+
+    resources = [spans for request in received for spans in request.resource_spans]
+    names = {span.name for resource in resources for scope in resource.scope_spans for span in scope.spans}
+    assert {"POST /chat", "invoke_agent chat", "chat scripted-model"} <= names
+    service = {a.key: a.value.string_value for a in resources[0].resource.attributes}["service.name"]
+    assert service == "agent-worker"
