@@ -109,6 +109,7 @@ BY_HAND: list[tuple[str, str, dict[str, Any], int]] = [
     ("POST", "/mcp", {"headers": {**AUTH, **MODERN_MCP, "Accept": "text/html"}, "json": {}}, 406),  # no body
     ("POST", "/mcp/messages", {"headers": AUTH, "json": {}}, 400),  # no ?session_id=
     ("POST", "/a2a", {"json": {"jsonrpc": "2.0", "id": 1, "method": "ListTasks"}}, 401),
+    ("GET", "/metrics", {}, 401),  # a scraper without the key
     *[
         ("GET", "/api/v1/files/download", {"headers": AUTH, "params": {"path": f"user_upload/{name}"}}, 200)
         for name in UPLOADED
