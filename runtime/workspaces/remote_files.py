@@ -171,11 +171,14 @@ class RemoteWorkspaceFiles:
             result = await sandbox.run_bash(command, _TIMEOUT, on_output=collect)
         if not result.success:
             raise UnavailableError(f"listing {self._where} failed: {result.stderr.text[-500:]}")
-        doc = json.loads(out)
-        if "refused" in doc:
-            raise _refusal(doc["refused"], doc["path"])
-        files = [FileEntry(path=_printable(p), type=k, size=s, modified=m) for p, k, s, m in doc["files"]]
-        return FileTree(files=files, truncated=doc["truncated"])
+        try:  # what the sandbox printed is the agent's to tamper with: checked, never trusted
+            doc = json.loads(out)
+            if "refused" in doc:
+                raise _refusal(str(doc["refused"]), str(doc["path"]))
+            files = [FileEntry(path=_printable(p), type=k, size=s, modified=m) for p, k, s, m in doc["files"]]
+            return FileTree(files=files, truncated=bool(doc["truncated"]))
+        except (ValueError, TypeError, KeyError) as e:  # pydantic's ValidationError is a ValueError
+            raise UnavailableError(f"the listing of {self._where} came back unreadable: {e}") from None
 
     async def open_file(self, path: str) -> BinaryIO:
         """The file copied out of the volume into an anonymous temporary file, open for reading."""

@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
 from api.settings import Settings
-from api.web.keys import SANDBOX_POOL
+from api.web.keys import SANDBOX_POOL, WORKSPACES
+from runtime.errors import ConflictError, InputError, NotFoundError
 from sandbox.docker_engine.backend import LABEL_INSTANCE, LABEL_POOL
 from tests.api.conftest import ALICE, TWO_USER_KEYS, ClientMaker, ok
 from tests.api.test_files import download, listing, upload
@@ -122,6 +123,16 @@ async def test_placement_by_capacity_and_files_on_the_volume_engine(
         "user_upload/in/here/up.txt"
     )
     assert await download(api, "user_upload/in/here/up.txt", prefix) == b"uploaded\x00bytes"
+    # What MCP's file tools use: a write making its directories, a read from an offset, refusals.
+    files = await api.app[WORKSPACES].files("alice", "second")
+    assert await files.write_file("deep/er/new.txt", b"written") == "deep/er/new.txt"
+    assert await files.read_file("deep/er/new.txt", 3, 100) == (b"tten", 7)
+    with pytest.raises(ConflictError, match="sub is a directory"):
+        await files.write_file("sub", b"x")
+    with pytest.raises(InputError, match="link is a symlink"):
+        await files.list_tree("link")
+    with pytest.raises(NotFoundError):
+        await files.list_tree("nowhere")
     # The agent sees the upload, owned by its user, in the same volume.
     events = await run(api, model_server, "second", "stat -c '%u %s' user_upload/in/here/up.txt")
     assert stdout_of(events) == "1000 14\n"
