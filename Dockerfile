@@ -1,8 +1,9 @@
 # The worker itself. It drives the host's Docker engine through the mounted socket
 # (/var/run/docker.sock); it never mounts that socket into a sandbox.
 #
-#   docker compose build                       # a host whose Docker builds can reach PyPI
-#   scripts/build-worker-image.sh --offline    # air-gapped: wheels made on the host, no index used
+#   bash scripts/build-worker-image.sh --offline   # no registry: host-made wheels, the offline base,
+#                                                  # a build with no network (docs/deploy.md)
+#   docker compose build                           # a host whose Docker pulls python:3.12-slim and reaches PyPI
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE}
 
@@ -20,6 +21,7 @@ ENV PATH=/opt/agent-worker/bin:$PATH \
     PYTHONUNBUFFERED=1
 EXPOSE 8080
 STOPSIGNAL SIGTERM
+# /health, not /ready: a model that is down makes the worker not ready, not the container broken.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
   CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"
 # Listening on all interfaces needs AGENT_API_KEYS (or --allow-anonymous, not recommended).
