@@ -229,3 +229,20 @@ async def test_exit_codes_time_outs_and_long_output_are_shown(
     await tools.nth(2).get_by_role("button", name="Show all output").click()
     await expect(long_output).not_to_have_class(re.compile(r"\bcollapsed\b"))
     await expect(long_output).to_contain_text("500")
+
+
+async def test_the_task_list_follows_a_task_to_its_end_without_a_reload(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    model_server.add(ToolCalls([Call("execute_bash", {"command": "sleep 600"})]))
+    alice = {"Authorization": "Bearer tok-alice"}
+    started = await secured.post("/api/v1/messages", json={"message": "wait"}, headers=alice)
+    task_id = (await started.json())["task_id"]
+    page = await signed_in_page(browser, secured)
+
+    row = page.locator(f"#task-rows tr[data-task-id='{task_id}']")
+    await expect(row.locator(".status")).to_have_text(re.compile("pending|running"))
+    canceled = await secured.post(f"/api/v1/tasks/{task_id}/cancel", headers=alice)
+    assert canceled.status == 200
+
+    await expect(row.locator(".status")).to_have_text("canceled")
