@@ -89,12 +89,12 @@ async def test_a_platform_nodes_key_is_not_an_operators(make_client: ClientMaker
 
 
 async def test_metrics_public_opens_them_without_a_key(make_client: ClientMaker) -> None:
-    client = await make_client(api_keys=TWO_USER_KEYS, metrics_public=True)
+    client = await make_client(api_keys=TWO_USER_KEYS, metrics_public=True, public_rate_limit_per_minute=7)
 
     response = await client.get("/metrics")
 
     assert response.status == 200
-    assert "RateLimit-Limit" in response.headers  # charged to the address, as /health is
+    assert response.headers["RateLimit-Limit"] == "7"  # charged to the address, as /health is
 
 
 async def test_a_chat_run_moves_the_counters(client: Client, model_server: ScriptedModelServer) -> None:
