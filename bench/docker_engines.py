@@ -8,7 +8,7 @@ workspace (list 200 files, download and upload 1 MiB) through ``WorkspaceFiles``
 and ``RemoteWorkspaceFiles`` (the volume, through the sandbox). Also what placement costs per
 sandbox start with two engines: probing both (a ping and a container count each).
 
-    .venv/bin/python bench/docker_engines.py [--runs 30] [--starts 10]
+    sudo .venv/bin/python -m bench.docker_engines [--runs 30] [--starts 10]
 """
 
 from __future__ import annotations
