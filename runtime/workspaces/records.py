@@ -4,7 +4,9 @@ On disk: ``<data_dir>/workspaces/<owner key>/<workspace id>/``. The owner key is
 user name, so any user name is a safe directory name; workspace ids are restricted to a safe
 charset and length, so no id can name a path outside its owner's directory. With a quota
 (``max_mb``), that directory is the mount point of the workspace's own filesystem
-(:mod:`runtime.workspaces.volumes`), mounted before anything uses it.
+(:mod:`runtime.workspaces.volumes`), mounted before anything uses it. With several Docker engines, a
+workspace placed on an engine that keeps files in volumes has them there instead, reached through
+its sandbox (:mod:`runtime.workspaces.remote_files`); :meth:`Workspaces.files` hands out either.
 
 A workspace's ``python_mode`` says how ``execute_python`` runs in its conversations: ``stateful``
 (the default), one persistent interpreter per conversation, or ``fresh``, a new process per call.

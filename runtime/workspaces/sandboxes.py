@@ -3,7 +3,8 @@
 Files and installed packages persist between messages because the container does: it stays up
 while any caller holds a lease and for ``idle_timeout`` seconds after the last one ends, then it is
 removed (at once after :meth:`WorkspaceSandboxes.end`). The next lease starts a fresh container on
-the same workspace directory.
+the same workspace directory. With several Docker engines, a container starts on the engine its
+workspace is placed on (:mod:`runtime.workspaces.placement`), mounting its directory or its volume.
 """
 
 from __future__ import annotations

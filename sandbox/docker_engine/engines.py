@@ -99,7 +99,7 @@ class EngineConfig(BaseModel):
 
 
 def connect(config: EngineConfig, timeout: float | None = None) -> docker.DockerClient:
-    """A client of the engine ``config`` describes (nothing is sent yet)."""
+    """A client of the engine ``config`` describes, its API version asked of the engine (it blocks)."""
     tls: docker.tls.TLSConfig | bool = False
     if config.tls is not None:
         tls = docker.tls.TLSConfig(
@@ -158,7 +158,7 @@ class DockerEngine:
 
 
 class Engines:
-    """The worker's sandbox backend over one or more engines; ``async with`` runs their pools."""
+    """The worker's sandbox backend over one or more engines; :meth:`pools_running` runs their pools."""
 
     def __init__(self, engines: list[DockerEngine]) -> None:
         self._engines = {engine.name: engine for engine in engines}
