@@ -84,6 +84,7 @@ class SecondEngine:
                 except docker.errors.DockerException:
                     pass
             time.sleep(0.2)
+        self.stop()
         raise RuntimeError(f"dockerd did not answer within {_START_TIMEOUT}s: {self.log_tail()}")
 
     def stop(self) -> None:
@@ -135,7 +136,7 @@ class SecondEngine:
 
 def _make_certificates(directory: Path) -> dict[str, str]:
     """A CA, the engine's certificate for 127.0.0.1 and a client certificate; the client's paths."""
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, capture_output=True, check=True)
@@ -155,6 +156,20 @@ def _make_certificates(directory: Path) -> dict[str, str]:
     }
 
 
+def _started(root: Path, driver: str) -> SecondEngine:
+    """The engine on the first engine's storage driver, else on ``vfs`` (slow, but works anywhere)."""
+    engine = SecondEngine(root, driver)
+    try:
+        engine.start()
+    except RuntimeError:
+        if driver == "vfs":
+            raise
+        engine.stop()
+        engine = SecondEngine(root, "vfs")
+        engine.start()
+    return engine
+
+
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"the second Docker engine cannot run here, and CI must run these tests: {reason}")
@@ -172,8 +187,7 @@ def second_engine(docker_client: docker.DockerClient, sandbox_image: str) -> Ite
     engine: SecondEngine | None = None
     try:
         try:
-            engine = SecondEngine(root, docker_client.info().get("Driver") or "overlay2")
-            engine.start()
+            engine = _started(root, docker_client.info().get("Driver") or "overlay2")
             engine.load_image(sandbox_image)
         except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
             _unavailable(str(e))
