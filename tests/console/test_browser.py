@@ -8,14 +8,17 @@ pages they reach as ``<dir>/<name>.png`` (docs/console/ holds the ones docs/cons
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.api.conftest import ClientMaker
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
@@ -246,3 +249,65 @@ async def test_the_task_list_follows_a_task_to_its_end_without_a_reload(
     assert canceled.status == 200
 
     await expect(row.locator(".status")).to_have_text("canceled")
+
+
+async def test_a_dropped_stream_resumes_from_the_last_event_it_had(
+    browser: Browser, secured: Client, model_server: ScriptedModelServer
+) -> None:
+    """The page's first stream is cut after the line "first" (the test answers it in the server's
+    place, then ends it); the browser reconnects (with Last-Event-ID) and the worker sends the
+    rest: "second" arrives, "first" is not shown twice."""
+    gate = "until [ -f /workspace/user_upload/{0} ]; do sleep 0.1; done"
+    command = f"{gate.format('a')}; echo first; {gate.format('b')}; echo second; sleep 600"
+    model_server.add(ToolCalls([Call("execute_bash", {"command": command})]))
+    alice = {"Authorization": "Bearer tok-alice"}
+
+    async def events_from(task_id: str, offset: int, until: str) -> list[dict[str, Any]]:
+        while True:
+            params = {"from": offset, "wait": 5}
+            answer = await (
+                await secured.get(f"/api/v1/tasks/{task_id}", params=params, headers=alice)
+            ).json()
+            events: list[dict[str, Any]] = answer["data"]["events"]
+            if any(e["type"] == until or until in str(e["data"].get("content", "")) for e in events):
+                return events
+
+    async def open_gate(name: str) -> None:
+        form = FormData()
+        form.add_field("file", b"", filename=name)
+        uploaded = await secured.post("/api/v1/files/upload", data=form, headers=alice)
+        assert uploaded.status == 200, await uploaded.text()
+
+    started = await secured.post("/api/v1/messages", json={"message": "two lines"}, headers=alice)
+    task_id = (await started.json())["task_id"]
+    await events_from(task_id, 0, "tool_call")
+    streams = 0
+    resumed = asyncio.Event()
+
+    async def cut_first_stream(route: Route) -> None:
+        nonlocal streams
+        streams += 1
+        if streams > 1:
+            resumed.set()
+            await route.continue_()
+            return
+        offset = int(re.search(r"from=(\d+)", route.request.url).group(1))  # type: ignore[union-attr]
+        await open_gate("a")
+        events = await events_from(task_id, offset, "first")
+        frames = "retry: 100\n\n" + "".join(
+            f"id: {e['offset']}\nevent: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events
+        )
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=frames)
+
+    page = await signed_in_page(browser, secured)
+    await page.route("**/api/v1/tasks/*/events?*", cut_first_stream)
+    await page.goto(str(secured.make_url(f"/console/tasks/{task_id}")))
+    output = page.locator(".tool pre.output")
+    await expect(output).to_have_text("first\n")
+    await asyncio.wait_for(resumed.wait(), WAIT / 1000)
+
+    await open_gate("b")
+
+    await expect(output).to_have_text("first\nsecond\n")
+    await page.get_by_role("button", name="Cancel task").click()
+    await expect(page.locator("#task-status")).to_have_text("canceled")

@@ -36,6 +36,7 @@
       this.container.replaceChildren();
       this.queue = [];
       this.head = 0;
+      this.lastOffset = -1;
       this.iterations = new Map();
       this.calls = new Map();
       this.running = new Set();
@@ -96,6 +97,11 @@
     }
 
     apply(event) {
+      // An event the timeline already has (a stream resumed from further back) is skipped.
+      if (event.offset !== undefined) {
+        if (event.offset <= this.lastOffset) return;
+        this.lastOffset = event.offset;
+      }
       const data = event.data || {};
       const summary = this.summary;
       summary.events += 1;
