@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import secrets
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -42,6 +42,12 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "compose.yaml"
 
+# The commands docs/deploy.md and the README show, run here as written (the build with a tag added).
+BUILD = "bash scripts/build-worker-image.sh --offline"
+MAKE_TOKEN = """printf 'AGENT_API_KEYS=alice:%s\\n' "$(openssl rand -hex 16)" >> .env"""
+READ_TOKEN = "sed -n 's/^AGENT_API_KEYS=alice://p' .env"
+UP = ("docker compose up -d", "docker-compose up -d")
+
 
 def compose_command() -> list[str]:
     """``docker-compose`` (v1, what this project is tested with) or the ``docker compose`` plugin."""
@@ -63,7 +69,7 @@ def worker_image(docker_client: docker.DockerClient) -> Iterator[str]:
         pytest.skip(f"the offline build needs the offline base; the tests' base is {BASE_IMAGE}")
     tag = f"agent-worker:test-{uuid.uuid4().hex[:8]}"
     built = subprocess.run(
-        ["bash", "scripts/build-worker-image.sh", "--offline", tag],
+        [*shlex.split(BUILD), tag],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -89,10 +95,13 @@ def host_gateway(docker_client: docker.DockerClient) -> str:
         BASE_IMAGE,
         ["getent", "ahostsv4", "host.docker.internal"],
         extra_hosts={"host.docker.internal": "host-gateway"},
-        network_mode="none",  # /etc/hosts gets the entry all the same
+        network_mode="bridge",  # the entry is written for a container on a network, as compose's is
     )
     try:
-        container.start()
+        try:
+            container.start()
+        except docker.errors.APIError as e:  # e.g. the bridge's interface (docker0) was deleted
+            pytest.fail(f"the engine's default bridge is unusable: {e}", pytrace=False)
         assert container.wait(timeout=60)["StatusCode"] == 0, container.logs()
         return str(container.logs().decode().split()[0])
     finally:
@@ -146,6 +155,18 @@ async def scripted_model(docker_client: docker.DockerClient) -> AsyncIterator[Sc
         await server.__aexit__(None, None, None)
 
 
+@pytest.fixture
+def dot_env(tmp_path: Path) -> tuple[Path, str]:
+    """A ``.env`` with the token line made by the docs' command, and the token read back as they say."""
+    subprocess.run(["bash", "-c", MAKE_TOKEN], cwd=tmp_path, check=True)
+    read = subprocess.run(
+        ["bash", "-c", READ_TOKEN], cwd=tmp_path, check=True, capture_output=True, text=True
+    )
+    token = read.stdout.strip()
+    assert len(token) == 32, read.stdout
+    return tmp_path / ".env", token
+
+
 def worker_container(docker_client: docker.DockerClient, project: str) -> Any:
     found = docker_client.containers.list(
         all=True,
@@ -187,28 +208,32 @@ async def test_compose_deployment_serves_chat_and_tasks_with_the_model_on_the_ho
     worker_image: str,
     sandbox_image: str,
     scripted_model: ScriptedModelServer,
+    dot_env: tuple[Path, str],
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"  # absolute: the same path inside the container as on the host
-    token = secrets.token_hex(16)
     port = free_port()
     model_port = urlsplit(scripted_model.base_url).port
-    env_file = tmp_path / ".env"
-    env_file.write_text(
-        f"AGENT_API_KEYS=alice:{token}\n"
-        f"OPENAI_BASE_URL=http://host.docker.internal:{model_port}/v1\n"
-        "AGENT_MODEL=scripted-model\n"
-        f"WORKER_IMAGE={worker_image}\n"
-        f"WORKER_PORT=127.0.0.1:{port}\n"
-        f"WORKER_DATA_DIR={data_dir}\n"
-    )
+    env_file, token = dot_env
+    with env_file.open("a") as env:
+        env.write(
+            f"OPENAI_BASE_URL=http://host.docker.internal:{model_port}/v1\n"
+            "AGENT_MODEL=scripted-model\n"
+            f"WORKER_IMAGE={worker_image}\n"
+            f"WORKER_PORT=127.0.0.1:{port}\n"
+            f"WORKER_DATA_DIR={data_dir}\n"
+        )
     compose = Compose(env_file)
-    # The sandbox image the other tests use, passed through as a shell variable (saves a build).
     instance = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]  # the worker's default id
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        await compose.run("up", "-d", extra_env={"AGENT_SANDBOX_IMAGE": sandbox_image})
+        # The sandbox image the other tests use and its base, passed on from the shell (saves a build).
+        await compose.run(
+            "up",
+            "-d",
+            extra_env={"AGENT_SANDBOX_IMAGE": sandbox_image, "AGENT_SANDBOX_BASE_IMAGE": BASE_IMAGE},
+        )
         await wait_healthy(base, docker_client, compose.project)
         async with aiohttp.ClientSession(headers=headers) as session:
             scripted_model.extend(
@@ -244,3 +269,11 @@ async def test_compose_deployment_serves_chat_and_tasks_with_the_model_on_the_ho
             with contextlib.suppress(docker.errors.NotFound):
                 docker_client.api.remove_container(container["Id"], force=True)
     assert left == [], "compose down left the worker's sandboxes behind"
+
+
+def test_the_docs_show_the_commands_this_module_runs() -> None:
+    for page in (REPO / "docs" / "deploy.md", REPO / "README.md"):
+        text = page.read_text()
+        for command in (BUILD, MAKE_TOKEN, READ_TOKEN, *UP):
+            assert command in text, f"{page.name} no longer shows {command!r}"
+    assert "up -d --build" not in (REPO / "README.md").read_text()  # a registry's way, not the README's
