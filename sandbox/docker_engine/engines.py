@@ -160,9 +160,11 @@ class DockerEngine:
 class Engines:
     """The worker's sandbox backend over one or more engines; :meth:`pools_running` runs their pools."""
 
-    def __init__(self, engines: list[DockerEngine]) -> None:
+    def __init__(self, engines: list[DockerEngine], left_out: dict[str, EngineStatus] | None = None) -> None:
         self._engines = {engine.name: engine for engine in engines}
-        self._single = engines[0] if len(engines) == 1 else None
+        self._single = engines[0] if len(engines) == 1 and not left_out else None
+        # Configured, but not usable when the worker started: unreachable to placement, not unknown.
+        self._left_out = left_out or {}
 
     @property
     def first(self) -> DockerEngine:
@@ -213,11 +215,12 @@ class Engines:
         return sum(found)
 
     async def engines(self) -> list[EngineStatus]:
-        return list(await asyncio.gather(*(e.status() for e in self._engines.values())))
+        found = await asyncio.gather(*(e.status() for e in self._engines.values()))
+        return [*found, *self._left_out.values()]
 
     async def probe(self, name: str) -> EngineStatus | None:
         engine = self._engines.get(name)
-        return None if engine is None else await engine.status()
+        return self._left_out.get(name) if engine is None else await engine.status()
 
     async def problem(self) -> str | None:
         """Why no sandbox could start now: with several engines, only when none of them could."""
@@ -270,6 +273,7 @@ async def open_engines(
     """
     async with AsyncExitStack() as stack:
         engines: list[DockerEngine] = []
+        left_out: dict[str, EngineStatus] = {}
         if configs is None:
             client = await asyncio.to_thread(docker.from_env)
             stack.push_async_callback(asyncio.to_thread, client.close)
@@ -301,11 +305,18 @@ async def open_engines(
                     )
                 except Exception as e:
                     log.warning("docker_engine_unavailable", engine=config.name, url=config.url, error=str(e))
+                    left_out[config.name] = EngineStatus(
+                        name=config.name,
+                        files=config.files or "volume",
+                        capacity=config.capacity,
+                        sandboxes=None,
+                        problem=f"not usable since the worker started ({type(e).__name__}: {e}); restart it to retry",
+                    )
             if not engines:
                 raise SandboxStartError(
                     "no Docker engine of AGENT_DOCKER_HOSTS could be used (see the warnings above)"
                 )
-        yield Engines(engines)
+        yield Engines(engines, left_out)
 
 
 async def _ready(

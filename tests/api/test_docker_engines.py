@@ -9,9 +9,11 @@ stopped, and a warm pool on each.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -22,10 +24,13 @@ from pydantic import ValidationError
 from api.settings import Settings
 from api.web.keys import SANDBOX_POOL, WORKSPACES
 from runtime.errors import ConflictError, InputError, NotFoundError
+from sandbox.base import SandboxLimits
 from sandbox.docker_engine.backend import LABEL_INSTANCE, LABEL_POOL
+from sandbox.docker_engine.engines import EngineConfig, open_engines
 from tests.api.conftest import ALICE, TWO_USER_KEYS, ClientMaker, ok
 from tests.api.test_files import download, listing, upload
 from tests.api.test_tasks import follow, get, start
+from tests.conftest import BASE_IMAGE
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
 from tests.second_engine import SecondEngine, second_engine  # noqa: F401 (the fixture)
 
@@ -164,6 +169,7 @@ async def test_failover_when_the_volume_engine_is_stopped(
     assert (lost["engine"], lost["volume"]) == ("two", before["volume"])
     assert "engine two unreachable" in lost["reason"]
     assert await listing(api, "/api/v1/workspaces/moving") == []
+    gc.collect()  # the sockets docker-py left of refused connections, collected under this test's filter
 
 
 async def test_warm_pool_on_each_engine(
@@ -246,3 +252,31 @@ def test_docker_hosts_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (far.files, far.capacity, far.pool_size) == ("volume", 3, 0)
     monkeypatch.delenv("AGENT_DOCKER_HOSTS")
     assert Settings().docker_hosts is None  # the one engine of the environment, as before
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_an_engine_unusable_at_start_up_is_left_out_and_unreachable_to_placement(
+    sandbox_image: str, instance_id: str, tmp_path: Path
+) -> None:
+    configs = [
+        EngineConfig(name="one", url=LOCAL_URL),
+        EngineConfig(name="two", url=f"unix://{tmp_path}/no-engine.sock"),
+    ]
+    async with open_engines(
+        configs,
+        image=sandbox_image,
+        base_image=BASE_IMAGE,
+        limits=SandboxLimits(memory_mb=256, workspace_size_mb=32, tmp_size_mb=16),
+        instance_id=instance_id,
+        pool_size=0,
+    ) as engines:
+        assert [engine.name for engine in engines] == ["one"]
+        two = await engines.probe("two")
+        assert two is not None and two.sandboxes is None and two.room == 0
+        assert two.problem is not None and "not usable since the worker started" in two.problem
+        assert await engines.probe("three") is None  # not configured at all
+        assert [status.name for status in await engines.engines()] == ["one", "two"]
+        assert await engines.problem() is None  # engine one can start sandboxes: healthy
+    gc.collect()  # the socket docker-py left of the refused connection, collected under this test's filter
