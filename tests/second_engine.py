@@ -1,8 +1,10 @@
 """A second Docker engine on this machine, beside the first: ``dockerd`` with its own everything.
 
 Its own data root, exec root, pid file, unix socket and configuration file (the host's
-/etc/docker/daemon.json sets the first engine's data root), no bridge and no iptables rules, so
-it cannot clash with the first engine's network; the storage driver is the first engine's (a
+/etc/docker/daemon.json sets the first engine's data root), its own bridge interface and no
+iptables rules, so it cannot clash with the first engine's network. Not ``--bridge=none``: a
+``dockerd`` started so deletes the host's ``docker0`` (moby's removeDefaultBridgeInterface), and the
+first engine can then start no container on its default bridge. The storage driver is the first engine's (a
 driver that works here). The sandbox image is loaded into it from the first engine with ``docker
 save | docker load``, so nothing is pulled. One per test session (starting it and loading the
 image take seconds); :meth:`SecondEngine.stop` and :meth:`SecondEngine.start` let a test take it
@@ -13,13 +15,14 @@ it skip locally, and fail under ``CI=true``, where both are expected.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -37,8 +40,9 @@ _STOP_TIMEOUT = 30.0
 class SecondEngine:
     """A ``dockerd`` on ``url``; its state lives under ``root`` and goes with it at the end."""
 
-    def __init__(self, root: Path, storage_driver: str) -> None:
+    def __init__(self, root: Path, storage_driver: str, bridge: str) -> None:
         self.root = root
+        self.bridge = bridge
         self.socket = root / "docker.sock"
         self.url = f"unix://{self.socket}"
         # The same engine on a loopback port, TLS both ways, as an engine on another host is reached.
@@ -63,7 +67,7 @@ class SecondEngine:
                 "--tlscert", str(self.root / "tls" / "server-cert.pem"),
                 "--tlskey", str(self.root / "tls" / "server-key.pem"),
                 "--config-file", str(self._config),
-                "--bridge=none",
+                f"--bridge={self.bridge}",
                 "--iptables=false",
                 "--ip-masq=false",
             ],
@@ -156,18 +160,32 @@ def _make_certificates(directory: Path) -> dict[str, str]:
     }
 
 
-def _started(root: Path, driver: str) -> SecondEngine:
+def _started(root: Path, driver: str, bridge: str) -> SecondEngine:
     """The engine on the first engine's storage driver, else on ``vfs`` (slow, but works anywhere)."""
-    engine = SecondEngine(root, driver)
+    engine = SecondEngine(root, driver, bridge)
     try:
         engine.start()
     except RuntimeError:
         if driver == "vfs":
             raise
         engine.stop()
-        engine = SecondEngine(root, "vfs")
+        engine = SecondEngine(root, "vfs", bridge)
         engine.start()
     return engine
+
+
+@contextmanager
+def _own_bridge() -> Iterator[str]:
+    """A bridge interface of the second engine's own, on a /24 of 10.213.0.0/16, deleted after."""
+    name = f"aw-e2-{secrets.token_hex(3)}"  # interface names are at most 15 bytes
+    subnet = f"10.213.{secrets.randbelow(256)}.1/24"
+    for command in (["add", name, "type", "bridge"], ["set", name, "up"]):
+        subprocess.run(["ip", "link", *command], capture_output=True, check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", subnet, "dev", name], capture_output=True, check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -185,18 +203,20 @@ def second_engine(docker_client: docker.DockerClient, sandbox_image: str) -> Ite
     # Short: the unix socket's path must fit in 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="aw-engine2-", dir="/tmp"))
     engine: SecondEngine | None = None
-    try:
+    with ExitStack() as stack:  # the bridge goes last, after the engine that uses it
         try:
-            engine = _started(root, docker_client.info().get("Driver") or "overlay2")
-            engine.load_image(sandbox_image)
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
-            _unavailable(str(e))
-        yield engine
-        if engine.running:
-            engine.remove_everything()
-    finally:
-        if engine is not None:
-            engine.stop()
-        for mounted in ("exec", "data"):
-            subprocess.run(["umount", "-R", str(root / mounted)], capture_output=True, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+            try:
+                bridge = stack.enter_context(_own_bridge())
+                engine = _started(root, docker_client.info().get("Driver") or "overlay2", bridge)
+                engine.load_image(sandbox_image)
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+                _unavailable(str(e))
+            yield engine
+            if engine.running:
+                engine.remove_everything()
+        finally:
+            if engine is not None:
+                engine.stop()
+            for mounted in ("exec", "data"):
+                subprocess.run(["umount", "-R", str(root / mounted)], capture_output=True, check=False)
+            shutil.rmtree(root, ignore_errors=True)
