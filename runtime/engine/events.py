@@ -28,6 +28,7 @@ __all__ = [
     "ToolOutput",
     "ToolResult",
     "Usage",
+    "WorkspaceMoved",
     "event_adapter",
 ]
 
@@ -167,6 +168,20 @@ class StatusChanged(_Event):
     status: str
 
 
+class WorkspaceMoved(_Event):
+    """The task's workspace was placed on another Docker engine: the one it was on went away.
+
+    Its sandbox starts on ``engine`` without what ``lost_volume`` held (with several engines,
+    ``AGENT_DOCKER_HOSTS``; docs/deploy.md).
+    """
+
+    type: Literal["workspace_moved"] = "workspace_moved"
+    engine: str
+    lost_engine: str
+    lost_volume: str | None  # None: the files were a host directory, still there
+    reason: str
+
+
 Event = Annotated[
     RunStarted
     | IterationStarted
@@ -179,7 +194,8 @@ Event = Annotated[
     | RunCompleted
     | RunFailed
     | RunCanceled
-    | StatusChanged,
+    | StatusChanged
+    | WorkspaceMoved,
     Field(discriminator="type"),
 ]
 

@@ -35,6 +35,7 @@ from runtime.engine.events import (
     RunStarted,
     StatusChanged,
     Usage,
+    WorkspaceMoved,
 )
 from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
 from runtime.engine.model_client import ChatModel
@@ -43,6 +44,7 @@ from runtime.errors import NotFoundError, UnavailableError
 from runtime.store import ACTIVE, RunRecord, RunStatus, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
 from runtime.telemetry import Telemetry, no_telemetry
+from runtime.workspaces.placement import PlacementRecord
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
 __all__ = ["TaskLimits", "TaskManager", "TaskSpec"]
@@ -202,7 +204,18 @@ class TaskManager:
             *history,
             {"role": "user", "content": spec.message},
         ]
-        lazy = LazySandbox(lambda: self._sandboxes.lease(spec.owner, spec.workspace_id, spec.files_dir))
+
+        async def moved(placed: PlacementRecord) -> None:  # its engine went away: say what stayed there
+            assert placed.lost is not None
+            lost = placed.lost
+            await sink.emit(
+                WorkspaceMoved(
+                    engine=placed.engine, lost_engine=lost.engine, lost_volume=lost.volume, reason=lost.reason
+                )
+            )
+
+        lease = self._sandboxes.lease
+        lazy = LazySandbox(lambda: lease(spec.owner, spec.workspace_id, spec.files_dir, on_move=moved))
         with self._telemetry.run("task", task_id, spec.model.name, spec.conversation_id) as observer:
             async with lazy:
                 outcome = await run_agent(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -25,9 +26,12 @@ from runtime.store import Store
 from runtime.store.placements import LostFiles, PlacementRecord
 from sandbox.base import EngineStatus, SandboxEngines
 
-__all__ = ["LostFiles", "PlacementRecord", "Placements", "volume_name"]
+__all__ = ["LostFiles", "OnMove", "PlacementRecord", "Placements", "volume_name"]
 
 log = structlog.get_logger(__name__)
+
+OnMove = Callable[[PlacementRecord], Awaitable[None]]
+"""Told of a workspace this worker just placed anew, off an engine that went away."""
 
 
 def volume_name(owner: str, workspace_id: str) -> str:
@@ -44,8 +48,11 @@ class Placements:
         """The workspace's placement as recorded; None before its first use."""
         return await self._rows.find(owner, workspace_id)
 
-    async def locate(self, owner: str, workspace_id: str) -> PlacementRecord:
-        """Where the workspace's next sandbox starts: placed now if new, placed anew if its engine is gone."""
+    async def locate(self, owner: str, workspace_id: str, on_move: OnMove | None = None) -> PlacementRecord:
+        """Where the workspace's next sandbox starts: placed now if new, placed anew if its engine is gone.
+
+        ``on_move`` is awaited with the new placement when this call moved the workspace.
+        """
         placed = await self._rows.find(owner, workspace_id)
         if placed is not None:
             status = await self._engines.probe(placed.engine)
@@ -56,7 +63,10 @@ class Placements:
                 if status is None
                 else f"engine {placed.engine} unreachable: {status.problem}"
             )
-            return await self._move(owner, workspace_id, placed, reason)
+            moved = await self._move(owner, workspace_id, placed, reason)
+            if on_move is not None and moved.lost is not None and moved.lost.at == moved.placed_at:
+                await on_move(moved)
+            return moved
         target = _roomiest(await self._engines.engines())
         if target is None:
             raise UnavailableError(

@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from runtime.errors import ConflictError, UnavailableError
-from runtime.workspaces.placement import Placements
+from runtime.workspaces.placement import OnMove, Placements
 from sandbox.base import Sandbox, SandboxFactory, SandboxRequest
 from sandbox.errors import SandboxStartError
 
@@ -63,12 +63,19 @@ class WorkspaceSandboxes:
 
     @asynccontextmanager
     async def lease(
-        self, owner: str, workspace_id: str, files_dir: Path | None, *, workspace: str | None = None
+        self,
+        owner: str,
+        workspace_id: str,
+        files_dir: Path | None,
+        *,
+        workspace: str | None = None,
+        on_move: OnMove | None = None,
     ) -> AsyncIterator[Sandbox]:
         """The sandbox of ``workspace_id`` (the key's name), started on ``files_dir`` if needed.
 
         ``workspace``: the workspace whose files it mounts, when the key's name is not one (an MCP
         session's); its placement says on which engine, and whether ``files_dir`` or a volume.
+        ``on_move``: told when starting it moved the workspace off an engine that went away.
         """
         key = (owner, workspace_id)
         if key not in self._slots and self._max_per_owner is not None:
@@ -94,7 +101,7 @@ class WorkspaceSandboxes:
                         owner=owner, run_id=f"{self._kind}:{workspace_id}", workspace_dir=files_dir
                     )
                     if self._placements is not None:
-                        request = await self._placed(request, owner, workspace or workspace_id)
+                        request = await self._placed(request, owner, workspace or workspace_id, on_move)
                     slot.sandbox = await slot.stack.enter_async_context(self._factory.open(request))
                     log.info("sandbox_started", kind=self._kind, name=workspace_id, sandbox=slot.sandbox.id)
             yield slot.sandbox
@@ -107,10 +114,12 @@ class WorkspaceSandboxes:
                     loop = asyncio.get_running_loop()
                     slot.idle_timer = loop.call_later(self._idle_timeout, self._expire, key, slot)
 
-    async def _placed(self, request: SandboxRequest, owner: str, workspace: str) -> SandboxRequest:
+    async def _placed(
+        self, request: SandboxRequest, owner: str, workspace: str, on_move: OnMove | None
+    ) -> SandboxRequest:
         assert self._placements is not None
         try:
-            placed = await self._placements.locate(owner, workspace)
+            placed = await self._placements.locate(owner, workspace, on_move)
         except UnavailableError as e:  # to a run, no engine to start on is its sandbox failing to start
             raise SandboxStartError(str(e)) from e
         if placed.volume is None and request.workspace_dir is None:

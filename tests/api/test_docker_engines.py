@@ -163,6 +163,16 @@ async def test_failover_when_the_volume_engine_is_stopped(
     # The next task in "moving" runs on engine one, without the files the volume on two held.
     events = await run(api, model_server, "moving", "ls -A; echo ran")
     assert stdout_of(events) == "ran\n"
+    moved = [e["data"] for e in events if e["type"] == "workspace_moved"]  # the task says so too
+    assert moved == [
+        {
+            "engine": "one",
+            "lost_engine": "two",
+            "lost_volume": before["volume"],
+            "reason": moved[0]["reason"] if moved else None,
+        }
+    ]
+    assert "engine two unreachable" in moved[0]["reason"]
     after = (await get(api, "/api/v1/workspaces/moving"))["placement"]
     assert after["engine"] == "one" and after["volume"] is None
     lost = after["lost"]
