@@ -134,7 +134,7 @@ def main(runs: int, starts: int) -> None:
     print(f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}")
     try:
         second.start()
-        second.load_image(image)
+        second.load_image(local, image)
         asyncio.run(_measure(second, image, runs, starts))
     finally:
         second.stop()

@@ -114,16 +114,16 @@ class SecondEngine:
         finally:
             client.close()
 
-    def load_image(self, tag: str) -> None:
-        """Copy ``tag`` from the first engine (``docker save | docker -H ... load``)."""
-        save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
-        assert save.stdout is not None
-        load = subprocess.run(
-            ["docker", "-H", self.url, "load", "-q"], stdin=save.stdout, capture_output=True, check=False
-        )
-        save.stdout.close()
-        if save.wait() != 0 or load.returncode != 0:
-            raise RuntimeError(f"loading {tag} into the second engine failed: {load.stderr.decode()[-500:]}")
+    def load_image(self, source: docker.DockerClient, tag: str) -> None:
+        """Copy ``tag`` from ``source`` (the first engine): ``docker save | docker -H ... load``, streamed."""
+        chunks = source.api.get_image(tag)
+        with self.client() as client:
+            try:
+                list(client.api.load_image(chunks, quiet=True))
+            except docker.errors.DockerException as e:
+                raise RuntimeError(f"loading {tag} into the second engine failed: {e}") from e
+            if not client.images.list(name=tag):
+                raise RuntimeError(f"{tag} is not on the second engine after loading it")
 
     def log_tail(self) -> str:
         log = self.root / "dockerd.log"
@@ -208,7 +208,7 @@ def second_engine(docker_client: docker.DockerClient, sandbox_image: str) -> Ite
             try:
                 bridge = stack.enter_context(_own_bridge())
                 engine = _started(root, docker_client.info().get("Driver") or "overlay2", bridge)
-                engine.load_image(sandbox_image)
+                engine.load_image(docker_client, sandbox_image)
             except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
                 _unavailable(str(e))
             yield engine
