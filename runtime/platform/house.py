@@ -81,11 +81,19 @@ class HouseAgents:
         log.info("house_task_started", task_id=task.id, agent=task.acceptor, run_id=run_id)
         self._watchers.spawn(self._watch(task, run_id), name=f"house-{task.id}")
 
-    async def reconcile(self) -> int:
-        """At start-up: settle the house tasks a stopped worker left in progress; how many."""
+    async def reconcile(self, grace: float = 0.0) -> int:
+        """Settle the house tasks a stopped worker left in progress; how many. At start-up, and
+        (several workers) after a dead worker's runs were ended. A task whose run goes on, in any
+        worker, is its watcher's; one with no final event changed less than ``grace`` seconds ago
+        may be its worker's still starting the run (several workers: the lease's length)."""
         settled = 0
+        now = self._clock()
         for task in await self._platform.in_progress_by(sorted(self._ids)):
+            if task.run_id is not None and await self._tasks.running(task.run_id):
+                continue
             final = None if task.run_id is None else await final_event(self._tasks, task.run_id, within=0.0)
+            if final is None and now - task.updated_at < grace:
+                continue
             if await self._settle(task, task.run_id, final, "the worker stopped before the run finished"):
                 settled += 1
         if settled:

@@ -205,12 +205,21 @@ class Orders:
             has_more=(page - 1) * page_size + len(rows) < total,
         )
 
-    async def reconcile(self) -> int:
-        """At start-up: settle the orders a stopped worker left open; how many."""
+    async def reconcile(self, grace: float = 0.0) -> int:
+        """Settle the orders a stopped worker left open; how many. At start-up, and (several
+        workers) after a dead worker's runs were ended. An order whose task runs, in any worker, is
+        its watcher's; one with no final event younger than ``grace`` seconds may be its worker's
+        still starting the task (several workers: the lease's length)."""
         settled = 0
+        now = self._clock()
         for row in await self._orders.unsettled():
+            if await self._tasks.running(row.id):
+                continue
             # None also when no task has this id: the worker stopped between paying and starting it.
-            if await self._settle(row.id, await final_event(self._tasks, row.id, within=0.0)):
+            final = await final_event(self._tasks, row.id, within=0.0)
+            if final is None and now - row.created_at < grace:
+                continue
+            if await self._settle(row.id, final):
                 settled += 1
         if settled:
             log.warning("orders_reconciled", count=settled)

@@ -64,11 +64,17 @@ class WorkerLease:
         self._config = config
         self._reap = reap
         self._on_lost: list[LostHandler] = []
+        self._after_cleanup: list[LostHandler] = []
 
     def on_lost(self, handler: LostHandler) -> None:
         """Call ``handler`` when a heartbeat finds the lease had expired: other workers may have
         ended this worker's tasks meanwhile (the task manager lets those go)."""
         self._on_lost.append(handler)
+
+    def after_cleanup(self, handler: LostHandler) -> None:
+        """Call ``handler`` after a sweep that ended a dead worker's runs or cleaned up after it (what
+        that worker's watchers would have settled: orders, house tasks)."""
+        self._after_cleanup.append(handler)
 
     @asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -93,12 +99,17 @@ class WorkerLease:
         ended = await self._store.fail_interrupted_runs(INTERRUPTED, at_start=False)
         if ended:
             log.warning("runs_of_lost_workers_interrupted", count=len(ended), run_ids=ended)
+        cleaned = False
         for instance in await self._store.workers.expired():
             if instance == self._instance:
                 continue  # a late heartbeat of our own: renewed below, never reaped by ourselves
             removed = await self._reap(instance)
             await self._store.workers.forget(instance)
+            cleaned = True
             log.warning("lost_worker_cleaned_up", instance=instance, containers_removed=removed)
+        if ended or cleaned:
+            for handler in self._after_cleanup:
+                await handler()
         return ended
 
     async def renew(self) -> None:

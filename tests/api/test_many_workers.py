@@ -22,9 +22,11 @@ import pytest
 
 from runtime.tasks.manager import INTERRUPTED
 from tests.api.test_durability import call
+from tests.api.test_platform_crash import ALICE, KEYS, TASK
+from tests.api.test_platform_crash import call as platform_call
 from tests.api.test_tasks import wait_for_process
 from tests.conftest import BASE_IMAGE, instance_containers
-from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
+from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls
 from tests.mounts import unmount_under
 from tests.served_worker import ServedWorker, serve
 
@@ -63,11 +65,13 @@ async def workers(
         "AGENT_WORKER_HEARTBEAT_SECONDS": "0.5",
     }
 
-    async def start(count: int) -> list[ServedWorker]:
+    async def start(count: int, **overrides: str) -> list[ServedWorker]:
         batch = []
         for _ in range(count):
             number = len(started)
-            worker = await serve(env, f"{instance_id}-w{number}", tmp_path / f"worker-{number}.log")
+            worker = await serve(
+                {**env, **overrides}, f"{instance_id}-w{number}", tmp_path / f"worker-{number}.log"
+            )
             started.append(worker)
             batch.append(worker)
         return batch
@@ -294,3 +298,36 @@ async def test_an_a2a_stream_on_one_worker_follows_a_task_canceled_through_a2a_o
     frames = await asyncio.wait_for(stream, GUARD)
     assert frames[-1]["result"]["status"]["state"] == "canceled"
     assert frames[-1]["result"].get("final") is True
+
+
+async def test_a_house_task_on_a_live_worker_is_left_to_it_and_settled_by_another_once_it_dies(
+    workers: StartWorkers, model: ScriptedModelServer
+) -> None:
+    model.add(Hang(300))  # the house agent's run waits on the model
+    (a,) = await workers(1, AGENT_API_KEYS=KEYS)
+    async with aiohttp.ClientSession() as session:
+        task = await platform_call(
+            session, "POST", f"{a.base}/v1/tasks", ALICE, TASK | {"assignee": "general", "budget": 7}
+        )
+        assert task["status"] == "progress" and task["run_id"]
+        for _ in range(600):  # until the run waits on the model
+            if model.requests:
+                break
+            await asyncio.sleep(0.05)
+        assert model.requests
+        (b,) = await workers(1, AGENT_API_KEYS=KEYS)  # its start-up settles what stopped workers left
+        seen = await platform_call(session, "GET", f"{b.base}/v1/tasks/{task['task_id']}", ALICE)
+        assert seen["status"] == "progress"  # a runs it: not b's to settle
+        assert (await platform_call(session, "GET", f"{b.base}/v1/wallet", ALICE))["frozen"] == 7
+
+        a.process.send_signal(signal.SIGKILL)
+        await a.process.wait()
+        for _ in range(int(GUARD * 10)):  # b's sweep ends the run once a's lease is gone, then settles
+            after = await platform_call(session, "GET", f"{b.base}/v1/tasks/{task['task_id']}", ALICE)
+            if after["status"] != "progress":
+                break
+            await asyncio.sleep(0.1)
+        assert after["status"] == "failed", after
+        assert "interrupted" in after["quality_notes"]
+        wallet = await platform_call(session, "GET", f"{b.base}/v1/wallet", ALICE)
+        assert (wallet["balance"], wallet["frozen"]) == (1000, 0)
