@@ -85,6 +85,8 @@ async def node_kind(conn: AsyncConnection, node_id: str) -> NodeKind | None:
 
 async def set_capabilities(conn: AsyncConnection, node_id: str, capabilities: Sequence[str]) -> None:
     """Replace the node's capabilities with ``capabilities`` (duplicates are kept once)."""
+    if conn.dialect.name == "postgresql":  # two workers starting at once replace a house agent's together
+        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"node_capabilities:{node_id}"))))
     await conn.execute(delete(node_capabilities).where(node_capabilities.c.node_id == node_id))
     unique = list(dict.fromkeys(capabilities))
     if unique:

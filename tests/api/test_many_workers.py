@@ -65,13 +65,24 @@ async def workers(
         "AGENT_WORKER_HEARTBEAT_SECONDS": "0.5",
     }
 
-    async def start(count: int, **overrides: str) -> list[ServedWorker]:
+    async def start(count: int, *, together: bool = False, **overrides: str) -> list[ServedWorker]:
+        """``count`` more workers, one after the other, or all at once (``together``)."""
+        numbers = range(len(started), len(started) + count)
+
+        def one(number: int) -> Awaitable[ServedWorker]:
+            return serve({**env, **overrides}, f"{instance_id}-w{number}", tmp_path / f"worker-{number}.log")
+
+        if together:
+            outcomes = await asyncio.gather(*(one(n) for n in numbers), return_exceptions=True)
+            batch = [w for w in outcomes if isinstance(w, ServedWorker)]
+            started.extend(batch)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            return batch
         batch = []
-        for _ in range(count):
-            number = len(started)
-            worker = await serve(
-                {**env, **overrides}, f"{instance_id}-w{number}", tmp_path / f"worker-{number}.log"
-            )
+        for number in numbers:
+            worker = await one(number)
             started.append(worker)
             batch.append(worker)
         return batch
@@ -240,7 +251,7 @@ async def test_a_killed_workers_task_is_ended_by_another_and_its_sandbox_removed
 async def test_the_per_user_limit_holds_across_workers_under_concurrent_submits(
     workers: StartWorkers, model: ScriptedModelServer
 ) -> None:
-    started = await workers(3)
+    started = await workers(3, together=True)  # at once, as compose starts them
     model.add(ToolCalls([Call("execute_bash", {"command": "sleep 300"})]))
     conversations = [
         (await call("POST", f"{w.base}/api/v1/conversations"))["conversation_id"]
