@@ -7,13 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import quote
 
 import httpx
 from httpx_sse import aconnect_sse
 
-from client._calls import Call, Calls, auth_headers, check, file_content, server_url
-from client._errors import TransportError
+from client._calls import FINAL_STATE, Call, Calls, check, file_content, http_options
 from client._models import (
     CanceledTask,
     ChatResult,
@@ -26,7 +24,7 @@ from client._models import (
     UploadedFile,
     Workspace,
 )
-from client._resume import RETRYABLE, STREAM_TIMEOUT, Cursor, EndedEarly, decode
+from client._resume import RETRYABLE, STREAM_TIMEOUT, Follow, decode
 
 __all__ = ["AsyncClient"]
 
@@ -48,10 +46,9 @@ class AsyncClient:
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = server_url(base_url)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=auth_headers(api_key), timeout=timeout, transport=transport
-        )
+        options = http_options(base_url, api_key, timeout, transport)
+        self.base_url: str = options["base_url"]
+        self._http = httpx.AsyncClient(**options)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -64,11 +61,9 @@ class AsyncClient:
 
     async def _send(self, call: Call[T]) -> T:
         try:
-            response = await self._http.request(
-                call.method, call.path, params=call.params, json=call.json, files=call.files, data=call.data
-            )
+            response = await self._http.request(**call.request())
         except httpx.TransportError as e:
-            raise TransportError(f"{call.method} {self.base_url}{call.path}: {e!r}") from e
+            raise call.unreachable(self.base_url, e) from e
         return call.read(response)
 
     async def chat(self, message: str, *, max_iterations: int = 10) -> ChatResult:
@@ -156,38 +151,27 @@ class AsyncClient:
         A dropped stream is resumed from the last event received (``Last-Event-ID``); after
         ``max_reconnects`` failed reconnects in a row, :class:`~client.TransportError`.
         """
-        cursor = Cursor(from_offset, max_reconnects)
-        path = f"/api/v1/tasks/{quote(task_id, safe='')}/events"
-        while True:
+        follow = Follow(task_id, from_offset, max_reconnects)
+        while not follow.ended:
             try:
                 async with aconnect_sse(
-                    self._http, "GET", path, headers=cursor.headers(), timeout=STREAM_TIMEOUT
+                    self._http, "GET", follow.path, headers=follow.headers(), timeout=STREAM_TIMEOUT
                 ) as source:
                     if source.response.status_code >= 400:
                         await source.response.aread()
                         check(source.response)
                     async for sse in source.aiter_sse():
-                        event = decode(sse)
-                        if cursor.take(event):
+                        for event in follow.received([decode(sse)]):
                             yield event
-                            if event.is_final:
-                                return
-                # Closed before the final event: a poll says whether the task has ended meanwhile.
-                state = await self.get_task(task_id, from_offset=cursor.next_offset)
-                for event in state.events:
-                    if cursor.take(event):
-                        yield event
-                        if event.is_final:
+                        if follow.ended:
                             return
-                if state.is_over and not state.has_more:
-                    return
-                if not state.events:
-                    raise EndedEarly(f"the event stream of {task_id} closed before its final event")
+                for event in follow.polled(await self._send(follow.poll())):
+                    yield event
             except RETRYABLE as e:
-                await asyncio.sleep(cursor.failed(e))
+                await asyncio.sleep(follow.failed(e))
 
     async def wait(self, task_id: str) -> TaskState:
         """Follow the task to its end; its final state (with no events)."""
         async for _ in self.follow(task_id):
             pass
-        return await self.get_task(task_id, from_offset=2**53 - 1)
+        return await self.get_task(task_id, from_offset=FINAL_STATE)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from client._errors import error_from_response
+from client._errors import TransportError, error_from_response
 from client._models import (
     CanceledTask,
     ChatResult,
@@ -29,22 +29,29 @@ from client._models import (
     Workspace,
 )
 
-__all__ = ["DEFAULT_SERVER", "Call", "Calls", "auth_headers", "check", "file_content", "server_url"]
+__all__ = ["DEFAULT_SERVER", "FINAL_STATE", "Call", "Calls", "check", "file_content", "http_options"]
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
-def server_url(base_url: str | None) -> str:
-    """``base_url``, else ``AGENT_SERVER_URL``, else the worker's default address."""
-    return (base_url or os.environ.get("AGENT_SERVER_URL") or DEFAULT_SERVER).rstrip("/")
+FINAL_STATE = 2**53 - 1
+"""An offset past any task's last event: a :meth:`Calls.get_task` from it reads the state alone."""
 
 
-def auth_headers(api_key: str | None) -> dict[str, str]:
-    """The Bearer header for ``api_key``, else ``AGENT_API_KEY``; none for an anonymous worker."""
+def http_options(
+    base_url: str | None, api_key: str | None, timeout: float, transport: object
+) -> dict[str, Any]:
+    """The httpx client's options: ``base_url``, else ``AGENT_SERVER_URL``, else the worker's default
+    address; the Bearer header for ``api_key``, else ``AGENT_API_KEY`` (none: an anonymous worker)."""
     key = api_key if api_key is not None else os.environ.get("AGENT_API_KEY")
-    return {"Authorization": f"Bearer {key}"} if key else {}
+    return {
+        "base_url": (base_url or os.environ.get("AGENT_SERVER_URL") or DEFAULT_SERVER).rstrip("/"),
+        "headers": {"Authorization": f"Bearer {key}"} if key else {},
+        "timeout": timeout,
+        "transport": transport,
+    }
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,20 @@ class Call(Generic[T]):
     json: Any = None
     files: Any = None
     data: Any = None
+
+    def request(self) -> dict[str, Any]:
+        """The arguments of ``httpx.Client.request`` (or the async one's) that send this call."""
+        return {
+            "method": self.method,
+            "url": self.path,
+            "params": self.params,
+            "json": self.json,
+            "files": self.files,
+            "data": self.data,
+        }
+
+    def unreachable(self, base_url: str, error: httpx.TransportError) -> TransportError:
+        return TransportError(f"{self.method} {base_url}{self.path}: {error!r}")
 
 
 def check(response: httpx.Response) -> httpx.Response:

@@ -10,22 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = [
-    "FINAL_EVENTS",
-    "CanceledTask",
-    "ChatResult",
-    "Conversation",
-    "FileEntry",
-    "FileList",
-    "TaskAccepted",
-    "TaskEvent",
-    "TaskPage",
-    "TaskState",
-    "TaskSummary",
-    "TaskUsage",
-    "UploadedFile",
-    "Workspace",
-]
+# What of this the package exports is listed once, in client/__init__.py.
 
 TaskStatus = Literal["pending", "running", "completed", "failed", "canceled"]
 FINAL_EVENTS = frozenset({"run_completed", "run_failed", "run_canceled"})

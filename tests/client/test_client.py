@@ -65,20 +65,30 @@ def first_two_frames(received: bytes) -> bytes | None:
     return b"\n\n".join(frames[:2]) + b"\n\n" if len(frames) > 2 else None
 
 
-class CutOnce(httpx.AsyncBaseTransport):
-    """The real transport, except that the first event stream breaks after its first two events,
-    as a reset connection does; records each stream's ``Last-Event-ID``."""
+class CutsFirstStream:
+    """Records each event stream's ``Last-Event-ID``; the first stream is the one to cut."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
         self.resumed_from: list[str | None] = []
+
+    def cuts(self, request: httpx.Request) -> bool:
+        if not request.url.path.endswith("/events"):
+            return False
+        self.resumed_from.append(request.headers.get("Last-Event-ID"))
+        return len(self.resumed_from) == 1
+
+
+class CutOnce(CutsFirstStream, httpx.AsyncBaseTransport):
+    """The real transport, except that the first event stream breaks after its first two events,
+    as a reset connection does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if not request.url.path.endswith("/events"):
-            return response
-        self.resumed_from.append(request.headers.get("Last-Event-ID"))
-        if len(self.resumed_from) > 1:
+        if not self.cuts(request):
             return response
         assert isinstance(response.stream, httpx.AsyncByteStream)
         upstream: httpx.AsyncByteStream = response.stream
@@ -99,19 +109,16 @@ class CutOnce(httpx.AsyncBaseTransport):
         return httpx.Response(response.status_code, headers=response.headers, stream=Cut(), request=request)
 
 
-class SyncCutOnce(httpx.BaseTransport):
+class SyncCutOnce(CutsFirstStream, httpx.BaseTransport):
     """:class:`CutOnce` for the blocking client."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.inner = httpx.HTTPTransport()
-        self.resumed_from: list[str | None] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        if not request.url.path.endswith("/events"):
-            return response
-        self.resumed_from.append(request.headers.get("Last-Event-ID"))
-        if len(self.resumed_from) > 1:
+        if not self.cuts(request):
             return response
         assert isinstance(response.stream, httpx.SyncByteStream)
         upstream: httpx.SyncByteStream = response.stream
