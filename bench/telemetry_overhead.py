@@ -24,8 +24,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from runtime.engine.events import ToolCallRequest, Usage
 from runtime.engine.loop import LoopConfig, run_agent
-from runtime.engine.model_client import DeltaHandler, ModelTurn
+from runtime.engine.model_client import ModelRequest, ModelTurn
 from runtime.engine.runs import LazySandbox, StoreSink
 from runtime.engine.tools import ToolOutcome
 from runtime.store import Store
@@ -54,15 +54,9 @@ class _Model:
 
     name = "bench-model"
 
-    async def complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        on_delta: DeltaHandler | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ModelTurn:
+    async def complete(self, request: ModelRequest) -> ModelTurn:
         usage = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15)
-        if messages[-1]["role"] == "tool":
+        if request.messages[-1]["role"] == "tool":
             return ModelTurn(content="done", usage=usage)
         call = ToolCallRequest(id="call_1", name="execute_bash", arguments='{"command": "true"}')
         return ModelTurn(tool_calls=[call], finish_reason="tool_calls", usage=usage)
@@ -118,8 +112,9 @@ async def one_run(
     started = time.perf_counter()
     async with StoreSink(store, run_id, telemetry) as sink:
         lazy = LazySandbox(lambda: factory.open(SandboxRequest(owner="bench", run_id=run_id)))
+        observing = nullcontext(None) if telemetry is None else telemetry.run("chat", run_id, "bench-model")
         async with lazy:
-            if telemetry is None:
+            with observing as observer:
                 await run_agent(
                     messages,
                     model=_Model(),
@@ -127,18 +122,8 @@ async def one_run(
                     config=LoopConfig(),
                     max_iterations=3,
                     sink=sink,
+                    observer=observer,
                 )
-            else:
-                with telemetry.run("chat", run_id, "bench-model") as observer:
-                    await run_agent(
-                        messages,
-                        model=_Model(),
-                        get_sandbox=lazy,
-                        config=LoopConfig(),
-                        max_iterations=3,
-                        sink=sink,
-                        observer=observer,
-                    )
     return (time.perf_counter() - started) * 1000
 
 

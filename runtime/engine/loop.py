@@ -27,7 +27,7 @@ from runtime.engine.events import (
     ToolResult,
     Usage,
 )
-from runtime.engine.model_client import ChatModel, DeltaKind, ModelTurn
+from runtime.engine.model_client import ChatModel, DeltaKind, ModelRequest, ModelTurn
 from runtime.engine.tool_output import ToolOutputStream
 from runtime.engine.tools import (
     SandboxSource,
@@ -161,7 +161,7 @@ async def _model_step(
         await sink.emit(chunk(iteration=iteration, content=text))
 
     started = time.monotonic()
-    turn = await model.complete(messages, tools, on_delta, reasoning_effort)
+    turn = await model.complete(ModelRequest(messages, tools, on_delta, reasoning_effort))
     duration = time.monotonic() - started
     await sink.emit(
         ModelResponse(

@@ -14,6 +14,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field
 from runtime.engine.events import ToolCallRequest, Usage
 from runtime.errors import ModelError
 
-__all__ = ["ChatModel", "DeltaHandler", "ModelConfig", "ModelTurn", "OpenAIChatModel"]
+__all__ = ["ChatModel", "DeltaHandler", "ModelConfig", "ModelRequest", "ModelTurn", "OpenAIChatModel"]
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,20 @@ class ModelConfig(BaseModel):
     reasoning_effort: str | None = Field(None, description="Sent as reasoning_effort when set.")
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    """What one model call is asked, and where its streamed deltas go.
+
+    One value rather than a list of parameters, so that every :class:`ChatModel` (the client, the
+    telemetry wrapper, a bench's in-process model) takes it the same way and a new one is added once.
+    """
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    on_delta: DeltaHandler | None = None
+    reasoning_effort: str | None = None  # overrides the configured one for this call
+
+
 class ModelTurn(BaseModel):
     """One completed model call."""
 
@@ -64,13 +79,7 @@ class ChatModel(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        on_delta: DeltaHandler | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ModelTurn: ...
+    async def complete(self, request: ModelRequest) -> ModelTurn: ...
 
 
 class _PartialStream(Exception):
@@ -112,19 +121,13 @@ class OpenAIChatModel:
             return "unreachable"
         return None
 
-    async def complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        on_delta: DeltaHandler | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ModelTurn:
-        """One model call, streamed; ``reasoning_effort`` overrides the configured one for this call."""
-        effort = reasoning_effort or self._config.reasoning_effort
+    async def complete(self, request: ModelRequest) -> ModelTurn:
+        """One model call, streamed."""
+        effort = request.reasoning_effort or self._config.reasoning_effort
         attempt = 0
         while True:
             try:
-                return await self._stream_once(messages, tools, on_delta, effort if self._effort_ok else None)
+                return await self._stream_once(request, effort if self._effort_ok else None)
             except openai.APIStatusError as e:
                 if self._stream_options and _rejects_param(e, "stream_options"):
                     log.info("model_stream_options_unsupported", status=e.status_code)
@@ -153,16 +156,10 @@ class OpenAIChatModel:
         base = self._config.retry_base_delay * (2**attempt)
         return base * (0.5 + random.random() / 2)  # jitter spreads retries of concurrent runs
 
-    async def _stream_once(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        on_delta: DeltaHandler | None,
-        reasoning_effort: str | None,
-    ) -> ModelTurn:
-        kwargs: dict[str, Any] = {"model": self._config.model, "messages": messages, "stream": True}
-        if tools:
-            kwargs["tools"] = tools
+    async def _stream_once(self, request: ModelRequest, reasoning_effort: str | None) -> ModelTurn:
+        kwargs: dict[str, Any] = {"model": self._config.model, "messages": request.messages, "stream": True}
+        if request.tools:
+            kwargs["tools"] = request.tools
         if self._stream_options:
             kwargs["stream_options"] = {"include_usage": True}
         if reasoning_effort:
@@ -174,8 +171,8 @@ class OpenAIChatModel:
             async with stream:
                 async for chunk in stream:
                     for kind, text in acc.add(chunk):
-                        if on_delta is not None:
-                            await on_delta(kind, text)
+                        if request.on_delta is not None:
+                            await request.on_delta(kind, text)
                         delivered = delivered or kind != "tool_call"  # a retry repeats no event
         except (openai.APIConnectionError, openai.APIStatusError) as e:
             if delivered:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from runtime.engine.model_client import ChatModel, DeltaKind
+from runtime.engine.model_client import ChatModel, DeltaKind, ModelRequest
 from runtime.errors import InputError
 
 __all__ = ["DraftReplyError", "draft_prompt", "find_json_object", "write_draft"]
@@ -75,7 +75,7 @@ async def write_draft(model: ChatModel, description: str, now: float, on_text: T
         {"role": "system", "content": draft_prompt(now)},
         {"role": "user", "content": description},
     ]
-    turn = await model.complete(messages, [], on_delta)
+    turn = await model.complete(ModelRequest(messages, on_delta=on_delta))
     found = find_json_object(turn.content)
     if found is None:
         raise DraftReplyError("the model's reply holds no JSON object: no task draft to read")

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from runtime.engine.model_client import ChatModel, DeltaHandler, ModelTurn
+from runtime.engine.model_client import ChatModel, ModelRequest, ModelTurn
 from runtime.telemetry import tracing as attr
 from runtime.telemetry.core import Telemetry
 
@@ -44,18 +44,12 @@ class ObservedModel:
     def name(self) -> str:
         return self._model.name
 
-    async def complete(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        on_delta: DeltaHandler | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ModelTurn:
+    async def complete(self, request: ModelRequest) -> ModelTurn:
         outcome = "error"
         started = time.monotonic()
         with self._telemetry.span(f"chat {self.name}", self._attributes, SpanKind.CLIENT) as span:
             try:
-                turn = await self._model.complete(messages, tools, on_delta, reasoning_effort)
+                turn = await self._model.complete(request)
                 outcome = "ok"
             except asyncio.CancelledError:
                 outcome = "canceled"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runtime.engine.events import ToolCallRequest, Usage
-from runtime.engine.model_client import DeltaKind, ModelConfig, ModelTurn, OpenAIChatModel
+from runtime.engine.model_client import DeltaKind, ModelConfig, ModelRequest, ModelTurn, OpenAIChatModel
 from runtime.errors import ModelError
 from tests.fakes import Call, Error, Hang, Reply, ScriptedModelServer, ToolCalls
 from tests.fakes import Usage as ScriptedUsage
@@ -41,7 +41,7 @@ class Deltas:
 
 async def complete(server: ScriptedModelServer, deltas: Deltas | None = None, **config: Any) -> ModelTurn:
     async with model_for(server, **config) as model:
-        return await asyncio.wait_for(model.complete(MESSAGES, TOOLS, deltas), GUARD)
+        return await asyncio.wait_for(model.complete(ModelRequest(MESSAGES, TOOLS, deltas)), GUARD)
 
 
 async def test_text_and_reasoning_stream_as_deltas_in_order() -> None:
@@ -106,8 +106,8 @@ async def test_a_server_refusing_stream_options_is_asked_again_without_them() ->
     async with ScriptedModelServer(reject_stream_options=True) as server:
         server.extend([Reply("first"), Reply("second")])
         async with model_for(server) as model:
-            assert (await model.complete(MESSAGES, [])).content == "first"
-            assert (await model.complete(MESSAGES, [])).content == "second"
+            assert (await model.complete(ModelRequest(MESSAGES))).content == "first"
+            assert (await model.complete(ModelRequest(MESSAGES))).content == "second"
     # Refused once; from then on the client no longer sends them.
     assert ["stream_options" in r for r in server.requests] == [True, False, False]
 

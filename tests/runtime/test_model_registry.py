@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from runtime.engine.model_client import ModelConfig
+from runtime.engine.model_client import ModelConfig, ModelRequest
 from runtime.engine.model_registry import ModelEntry, ModelRegistry
 from runtime.errors import InputError
 from tests.fakes import Reply, ScriptedModelServer
+
+HI = ModelRequest([{"role": "user", "content": "hi"}])
 
 
 @pytest.fixture
@@ -70,12 +72,8 @@ async def test_each_entry_talks_to_its_own_server(server: ScriptedModelServer) -
         server.add(Reply("from a"))
         other.add(Reply("from b"))
         try:
-            assert (
-                await registry.get("b").complete([{"role": "user", "content": "hi"}], [])
-            ).content == "from b"
-            assert (
-                await registry.get(None).complete([{"role": "user", "content": "hi"}], [])
-            ).content == "from a"
+            assert (await registry.get("b").complete(HI)).content == "from b"
+            assert (await registry.get(None).complete(HI)).content == "from a"
         finally:
             await registry.aclose()
         assert [r["model"] for r in server.requests] == ["model-a"]
@@ -89,5 +87,5 @@ async def test_aclose_closes_every_client(server: ScriptedModelServer) -> None:
 
     for key in ("a", "b"):
         with pytest.raises(RuntimeError, match="client has been closed"):
-            await registry.get(key).complete([{"role": "user", "content": "hi"}], [])
+            await registry.get(key).complete(HI)
     assert server.requests == []
