@@ -32,7 +32,7 @@ import aiohttp
 
 from tests.fakes import Reply, ScriptedModelServer
 from tests.postgres import running_cluster
-from tests.served_worker import ServedWorker, serve
+from tests.served_worker import ServedWorker, serve, worker_env
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -91,26 +91,22 @@ async def run(args: argparse.Namespace) -> None:
             for count in args.workers:
                 async with cluster.fresh_database() as url:
                     workdir = Path(tempfile.mkdtemp(prefix="aw-scale-"))
-                    env = {
-                        **os.environ,
-                        "OPENAI_BASE_URL": model.base_url,
-                        "AGENT_MODEL": "scripted-model",
-                        "AGENT_DATA_DIR": str(workdir / "data"),
-                        "AGENT_DATABASE_URL": url,
-                        "AGENT_API_KEYS": "",
-                        "AGENT_LOG_LEVEL": "warning",
-                        "AGENT_RATE_LIMIT_PER_MINUTE": "0",
-                        "AGENT_RATE_LIMIT_CONCURRENCY": "0",
-                        "AGENT_TASK_MAX_PER_USER": "1000",
-                        "AGENT_MAX_RUNNING_TASKS": "64",
-                        "AGENT_SANDBOX_POOL_SIZE": "0",
-                        "AGENT_SANDBOX_BASE_IMAGE": os.environ.get(
+                    env = worker_env(
+                        model.base_url,
+                        workdir / "data",
+                        url,
+                        AGENT_LOG_LEVEL="warning",
+                        AGENT_RATE_LIMIT_PER_MINUTE="0",
+                        AGENT_RATE_LIMIT_CONCURRENCY="0",
+                        AGENT_TASK_MAX_PER_USER="1000",
+                        AGENT_MAX_RUNNING_TASKS="64",
+                        AGENT_SANDBOX_BASE_IMAGE=os.environ.get(
                             "AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm"
                         ),
-                        "AGENT_SANDBOX_IMAGE": os.environ.get(
+                        AGENT_SANDBOX_IMAGE=os.environ.get(
                             "AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test"
                         ),
-                    }
+                    )
                     workers = [await serve(env, f"bench-scale-{count}-{n}") for n in range(count)]
                     try:
                         rate, latencies = await measure(workers, args.tasks, args.concurrency)

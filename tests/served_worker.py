@@ -12,7 +12,16 @@ from pathlib import Path
 
 import aiohttp
 
-__all__ = ["SEED_CLIENTS", "ServedWorker", "command", "free_port", "run_seed_client", "serve", "wait_healthy"]
+__all__ = [
+    "SEED_CLIENTS",
+    "ServedWorker",
+    "command",
+    "free_port",
+    "run_seed_client",
+    "serve",
+    "wait_healthy",
+    "worker_env",
+]
 
 SEED_CLIENTS = Path(__file__).parent / "seed_clients"
 
@@ -22,6 +31,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def worker_env(
+    model_url: str, data_dir: Path, database_url: str | None = None, **settings: str
+) -> dict[str, str]:
+    """The whole environment of a worker on the scripted model at ``model_url``, anonymous, with no
+    warm sandboxes: this process's, except that the database is ``database_url`` (unset: SQLite in
+    ``data_dir``), never one the environment names; ``settings`` on top."""
+    inherited = {name: value for name, value in os.environ.items() if name != "AGENT_DATABASE_URL"}
+    return {
+        **inherited,
+        "OPENAI_BASE_URL": model_url,
+        "AGENT_MODEL": "scripted-model",
+        "AGENT_DATA_DIR": str(data_dir),
+        **({"AGENT_DATABASE_URL": database_url} if database_url else {}),
+        "AGENT_API_KEYS": "",
+        "AGENT_SANDBOX_POOL_SIZE": "0",
+        **settings,
+    }
 
 
 def command() -> list[str]:

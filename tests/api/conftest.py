@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from api.web.keys import STORE
 from tests.conftest import BASE_IMAGE, assert_ledger_balanced, instance_containers
 from tests.fakes import ScriptedModelServer
 from tests.mounts import unmount_under
-from tests.served_worker import command, free_port, wait_healthy
+from tests.served_worker import command, free_port, wait_healthy, worker_env
 
 SettingsMaker = Callable[..., Settings]
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -155,22 +154,16 @@ async def start_worker(
 
     async def start(**env_overrides: str) -> Worker:
         port = free_port()
-        # The test's database, never one the environment names (unset: SQLite in the data dir).
-        inherited = {name: value for name, value in os.environ.items() if name != "AGENT_DATABASE_URL"}
-        env = {
-            **inherited,
-            "OPENAI_BASE_URL": model.base_url,
-            "AGENT_MODEL": "scripted-model",
-            "AGENT_DATA_DIR": str(tmp_path / "data"),
-            "AGENT_API_KEYS": "",
-            "AGENT_SANDBOX_IMAGE": sandbox_image,
-            "AGENT_SANDBOX_BASE_IMAGE": BASE_IMAGE,
-            "AGENT_INSTANCE_ID": instance_id,
-            "AGENT_LOG_FORMAT": "json",
-            "AGENT_SANDBOX_POOL_SIZE": "0",
-            **({"AGENT_DATABASE_URL": database_url} if database_url else {}),
+        env = worker_env(
+            model.base_url,
+            tmp_path / "data",
+            database_url,
+            AGENT_SANDBOX_IMAGE=sandbox_image,
+            AGENT_SANDBOX_BASE_IMAGE=BASE_IMAGE,
+            AGENT_INSTANCE_ID=instance_id,
+            AGENT_LOG_FORMAT="json",
             **env_overrides,
-        }
+        )
         log = worker_log(tmp_path, len(processes)).open("wb")
         process = await asyncio.create_subprocess_exec(
             *command(), "serve", "--port", str(port), env=env, stdout=log, stderr=log

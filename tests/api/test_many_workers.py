@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from tests.api.test_tasks import wait_for_process
 from tests.conftest import BASE_IMAGE, instance_containers
 from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls
 from tests.mounts import unmount_under
-from tests.served_worker import ServedWorker, serve
+from tests.served_worker import ServedWorker, serve, worker_env
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -49,21 +48,17 @@ async def workers(
     """Starts workers on one database and one data directory (as a shared volume would be), each
     its own instance, with a short lease; kills them and removes their containers at the end."""
     started: list[ServedWorker] = []
-    env = {
-        **{name: value for name, value in os.environ.items() if name != "AGENT_DATABASE_URL"},
-        "OPENAI_BASE_URL": model.base_url,
-        "AGENT_MODEL": "scripted-model",
-        "AGENT_DATA_DIR": str(tmp_path / "data"),
-        "AGENT_DATABASE_URL": database_url,
-        "AGENT_API_KEYS": "",
-        "AGENT_SANDBOX_IMAGE": sandbox_image,
-        "AGENT_SANDBOX_BASE_IMAGE": BASE_IMAGE,
-        "AGENT_LOG_FORMAT": "json",
-        "AGENT_SANDBOX_POOL_SIZE": "0",
-        "AGENT_RATE_LIMIT_PER_MINUTE": "0",  # the tests poll in loops; per worker anyway
-        "AGENT_WORKER_LEASE_SECONDS": "3",
-        "AGENT_WORKER_HEARTBEAT_SECONDS": "0.5",
-    }
+    env = worker_env(
+        model.base_url,
+        tmp_path / "data",
+        database_url,
+        AGENT_SANDBOX_IMAGE=sandbox_image,
+        AGENT_SANDBOX_BASE_IMAGE=BASE_IMAGE,
+        AGENT_LOG_FORMAT="json",
+        AGENT_RATE_LIMIT_PER_MINUTE="0",  # the tests poll in loops; per worker anyway
+        AGENT_WORKER_LEASE_SECONDS="3",
+        AGENT_WORKER_HEARTBEAT_SECONDS="0.5",
+    )
 
     async def start(count: int, *, together: bool = False, **overrides: str) -> list[ServedWorker]:
         """``count`` more workers, one after the other, or all at once (``together``)."""
