@@ -95,17 +95,12 @@ async def run(args: argparse.Namespace) -> None:
                         model.base_url,
                         workdir / "data",
                         url,
+                        os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test"),
                         AGENT_LOG_LEVEL="warning",
                         AGENT_RATE_LIMIT_PER_MINUTE="0",
                         AGENT_RATE_LIMIT_CONCURRENCY="0",
                         AGENT_TASK_MAX_PER_USER="1000",
                         AGENT_MAX_RUNNING_TASKS="64",
-                        AGENT_SANDBOX_BASE_IMAGE=os.environ.get(
-                            "AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm"
-                        ),
-                        AGENT_SANDBOX_IMAGE=os.environ.get(
-                            "AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test"
-                        ),
                     )
                     workers = [await serve(env, f"bench-scale-{count}-{n}") for n in range(count)]
                     try:

@@ -34,11 +34,12 @@ def free_port() -> int:
 
 
 def worker_env(
-    model_url: str, data_dir: Path, database_url: str | None = None, **settings: str
+    model_url: str, data_dir: Path, database_url: str | None, sandbox_image: str, **settings: str
 ) -> dict[str, str]:
     """The whole environment of a worker on the scripted model at ``model_url``, anonymous, with no
-    warm sandboxes: this process's, except that the database is ``database_url`` (unset: SQLite in
-    ``data_dir``), never one the environment names; ``settings`` on top."""
+    warm sandboxes, running ``sandbox_image`` (built from the tests' base image): this process's,
+    except that the database is ``database_url`` (unset: SQLite in ``data_dir``), never one the
+    environment names; ``settings`` on top."""
     inherited = {name: value for name, value in os.environ.items() if name != "AGENT_DATABASE_URL"}
     return {
         **inherited,
@@ -48,6 +49,8 @@ def worker_env(
         **({"AGENT_DATABASE_URL": database_url} if database_url else {}),
         "AGENT_API_KEYS": "",
         "AGENT_SANDBOX_POOL_SIZE": "0",
+        "AGENT_SANDBOX_IMAGE": sandbox_image,
+        "AGENT_SANDBOX_BASE_IMAGE": os.environ.get("AGENT_SANDBOX_BASE_IMAGE", "agent-worker-base:bookworm"),
         **settings,
     }
 

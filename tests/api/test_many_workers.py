@@ -24,7 +24,7 @@ from tests.api.test_durability import call
 from tests.api.test_platform_crash import ALICE, KEYS, TASK
 from tests.api.test_platform_crash import call as platform_call
 from tests.api.test_tasks import wait_for_process
-from tests.conftest import BASE_IMAGE, instance_containers
+from tests.conftest import instance_containers
 from tests.fakes import Call, Hang, Reply, ScriptedModelServer, ToolCalls
 from tests.mounts import unmount_under
 from tests.served_worker import ServedWorker, serve, worker_env
@@ -52,8 +52,7 @@ async def workers(
         model.base_url,
         tmp_path / "data",
         database_url,
-        AGENT_SANDBOX_IMAGE=sandbox_image,
-        AGENT_SANDBOX_BASE_IMAGE=BASE_IMAGE,
+        sandbox_image,
         AGENT_LOG_FORMAT="json",
         AGENT_RATE_LIMIT_PER_MINUTE="0",  # the tests poll in loops; per worker anyway
         AGENT_WORKER_LEASE_SECONDS="3",
