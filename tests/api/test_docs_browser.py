@@ -1,39 +1,24 @@
 """The docs page, rendered by a real browser: Debian's Chromium, driven by Playwright.
 
 Serving the Swagger UI files is not enough: a renderer that cannot read OpenAPI 3.1 still loads
-and then shows "Unable to render this definition". Playwright's own browser download is not used
-(no network): the test launches the system's ``chromium`` and skips when there is none. It uses
-Playwright's async API on the test's own event loop, which also serves the app; the sync API
-would leave that loop marked as running for every later test of the session.
+and then shows "Unable to render this definition". The browser is the system's ``chromium``
+(tests/chromium.py), and the test skips when there is none.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.api.conftest import ClientMaker
+from tests.chromium import browser
+
+__all__ = ["browser"]
 
 pytestmark = pytest.mark.docker
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary (scripts/test.sh installs Debian's)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def test_docs_page_renders_every_operation(browser: Browser, make_client: ClientMaker) -> None:

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.api.conftest import ClientMaker
+from tests.console.conftest import signed_in_page
 from tests.fakes import Reply, ScriptedModelServer
 
 Client = TestClient[Any, Any]
 KEYS = "alice:tok-alice,bob:tok-bob"
 ALICE = {"Authorization": "Bearer tok-alice"}
 BOB = {"Authorization": "Bearer tok-bob"}
-WAIT = 60_000  # ms: a sandbox start on a loaded CI machine
 OCR = {
     "id": "invoice-ocr",
     "name": "Invoice OCR",
@@ -53,17 +53,6 @@ async def settled(client: Client, order_id: str) -> str:
     raise AssertionError(f"order {order_id} never settled")
 
 
-async def signed_in_page(browser: Browser, client: Client, path: str, key: str = "tok-alice") -> Page:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT)
-    await page.goto(str(client.make_url(path)))
-    await expect(page).to_have_url(re.compile(r"/console/signin\?next="))
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(re.compile(re.escape(path) + "$"))
-    return page
-
-
 async def test_the_catalogue_shows_owner_price_and_rating(browser: Browser, secured: Client) -> None:
     page = await signed_in_page(browser, secured, "/console/capabilities")
 
@@ -88,6 +77,40 @@ async def test_the_catalogue_shows_owner_price_and_rating(browser: Browser, secu
     await expect(page.locator("#capability-fields")).to_contain_text("25.00 credits an order")
     await expect(page.locator("#capability-prompt")).to_be_hidden()  # not alice's: no system prompt
     await expect(page.locator("#invoke-price")).to_contain_text("25.00 credits are held from your wallet")
+
+
+async def test_the_catalogue_pages_through_25_at_a_time(browser: Browser, secured: Client) -> None:
+    for n in range(25):
+        extra = {**OCR, "id": f"extra-{n:02}", "name": f"Extra {n:02}", "category": "extra"}
+        created = await secured.post("/api/v1/capabilities", json=extra, headers=BOB)
+        assert created.status == 201, await created.text()
+    listed = await secured.get("/api/v1/capabilities?page_size=1", headers=ALICE)
+    total = (await listed.json())["data"]["total"]  # the 25, invoice-ocr and the worker's own
+    assert 25 < total <= 50
+    page = await signed_in_page(browser, secured, "/console/capabilities")
+    rows = page.locator("#capability-rows tr")
+    previous = page.get_by_role("button", name="Previous")
+    following = page.get_by_role("button", name="Next")
+
+    await expect(page.locator("#list-state")).to_have_text(f"{total} capabilities")
+    await expect(rows).to_have_count(25)
+    await expect(page.locator("#page-label")).to_have_text("Page 1")
+    await expect(previous).to_be_disabled()
+    first = await rows.evaluate_all("rows => rows.map((row) => row.dataset.capabilityId)")
+    await following.click()
+    await expect(page.locator("#page-label")).to_have_text("Page 2")
+    await expect(rows).to_have_count(total - 25)
+    await expect(following).to_be_disabled()
+    await expect(previous).to_be_enabled()
+    second = await rows.evaluate_all("rows => rows.map((row) => row.dataset.capabilityId)")
+    assert len(set(first) | set(second)) == total
+
+    await page.get_by_label("Category").fill("extra")  # a filter starts again at page 1
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator("#page-label")).to_have_text("Page 1")
+    await expect(page.locator("#list-state")).to_have_text("25 capabilities")
+    await expect(following).to_be_disabled()
+    await expect(previous).to_be_disabled()
 
 
 async def test_the_owner_sees_the_system_prompt(browser: Browser, secured: Client) -> None:

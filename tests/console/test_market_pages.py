@@ -6,20 +6,19 @@ a page that says to sign in instead of failing. Every wait is on a DOM condition
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.api.conftest import ClientMaker
+from tests.console.conftest import WAIT, signed_in_page
 
 Client = TestClient[Any, Any]
 KEYS = "alice:tok-alice,bob:tok-bob"
 ALICE = {"Authorization": "Bearer tok-alice"}
 BOB = {"Authorization": "Bearer tok-bob"}
-WAIT = 30_000  # ms
 
 
 @pytest.fixture
@@ -54,17 +53,6 @@ async def call(client: Client, method: str, path: str, headers: dict[str, str], 
     response = await client.request(method, path, json=body, headers=headers)
     assert response.status in (200, 201), await response.text()
     return (await response.json())["data"]
-
-
-async def signed_in_page(browser: Browser, client: Client, path: str, key: str = "tok-alice") -> Page:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT)
-    await page.goto(str(client.make_url(path)))
-    await expect(page).to_have_url(re.compile(r"/console/signin\?next="))
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(re.compile(re.escape(path) + "$"))
-    return page
 
 
 async def test_the_wallet_shows_balance_escrow_and_the_ledger(browser: Browser, market: Client) -> None:

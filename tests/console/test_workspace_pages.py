@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.api.conftest import ClientMaker
+from tests.console.conftest import signed_in_page
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls
 
 Client = TestClient[Any, Any]
 KEYS = "alice:tok-alice,bob:tok-bob"
 ALICE = {"Authorization": "Bearer tok-alice"}
-WAIT = 60_000  # ms: a sandbox start on a loaded CI machine
 # Not valid UTF-8, with a NUL and a CRLF: a download that re-encoded or trimmed it would differ.
 CONTENT = "naïve,数据\r\n1,2\n".encode() + bytes(range(256))
 
@@ -27,17 +27,6 @@ CONTENT = "naïve,数据\r\n1,2\n".encode() + bytes(range(256))
 @pytest.fixture
 async def secured(make_client: ClientMaker) -> Client:
     return await make_client(api_keys=KEYS)
-
-
-async def signed_in_page(browser: Browser, client: Client, path: str, key: str = "tok-alice") -> Page:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page.set_default_timeout(WAIT)
-    await page.goto(str(client.make_url(path)))
-    await expect(page).to_have_url(re.compile(r"/console/signin\?next="))
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(re.compile(re.escape(path) + "$"))
-    return page
 
 
 async def finished(client: Client, task_id: str) -> str:
@@ -56,7 +45,7 @@ async def finished(client: Client, task_id: str) -> str:
 async def test_create_a_workspace_upload_a_file_and_download_the_same_bytes(
     browser: Browser, secured: Client, tmp_path: Path
 ) -> None:
-    page = await signed_in_page(browser, secured, "/console/workspaces")
+    page = await signed_in_page(browser, secured, "/console/workspaces", accept_downloads=True)
     await expect(page.locator("#workspace-rows tr[data-workspace-id=default]")).to_be_visible()
 
     await page.get_by_label("Name").fill("ws1")

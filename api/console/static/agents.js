@@ -3,17 +3,11 @@
 "use strict";
 
 AW.ready(() => {
-  const { api, el, fmt } = AW;
+  const { el, fmt } = AW;
   const user = document.getElementById("agents-page").dataset.user;
   const rows = document.getElementById("agent-rows");
   const state = document.getElementById("list-state");
-  const filter = document.getElementById("agent-filter");
-  const prev = document.getElementById("page-prev");
-  const next = document.getElementById("page-next");
-  const pageLabel = document.getElementById("page-label");
-  const PAGE_SIZE = 25;
   const KINDS = { house: "this worker's agent", operator: "operator", registered: "registered" };
-  let page = 1;
 
   function row(agent) {
     const name = agent.agent_id === user ? `${agent.nickname} (you)` : agent.nickname;
@@ -30,39 +24,13 @@ AW.ready(() => {
     );
   }
 
-  async function load() {
-    const data = new FormData(filter);
-    const query = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
-    const capability = String(data.get("capability") || "").trim();
-    if (capability) query.set("capability", capability);
-    const minTrust = String(data.get("min_trust") || "").trim();
-    if (minTrust) query.set("min_trust", minTrust);
-    try {
-      const body = await api(`/v1/agents?${query}`, { redirectOn401: false });
-      rows.replaceChildren(...body.data.items.map(row));
-      const total = body.data.total;
-      state.textContent = total === 0 ? "No agents match." : `${total} agent${total === 1 ? "" : "s"}`;
-      prev.disabled = page <= 1;
-      next.disabled = !body.data.has_more;
-      pageLabel.textContent = `Page ${page}`;
-    } catch (error) {
-      rows.replaceChildren();
-      state.replaceChildren(AW.platformError(error, "the agents"));
-    }
-  }
-
-  filter.addEventListener("submit", (event) => {
-    event.preventDefault();
-    page = 1;
-    load();
-  });
-  prev.addEventListener("click", () => {
-    page = Math.max(1, page - 1);
-    load();
-  });
-  next.addEventListener("click", () => {
-    page += 1;
-    load();
-  });
-  load();
+  AW.platformTable("the agents", {
+    rows,
+    state,
+    row,
+    filter: document.getElementById("agent-filter"),
+    url: (query) => `/v1/agents?${query}`,
+    empty: "No agents match.",
+    count: (total) => fmt.count(total, "agent"),
+  }).load();
 });

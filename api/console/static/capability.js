@@ -10,8 +10,6 @@ AW.ready(() => {
   const user = page.dataset.user;
   const path = `/api/v1/capabilities/${encodeURIComponent(capabilityId)}`;
   const pageError = document.getElementById("capability-error");
-  const form = document.getElementById("invoke");
-  const formError = form.querySelector(".form-error");
   const button = document.getElementById("invoke-button");
   const message = document.getElementById("invoke-message");
   const workspace = document.getElementById("invoke-workspace");
@@ -80,32 +78,18 @@ AW.ready(() => {
     }
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    formError.hidden = true;
-    const text = message.value.trim();
-    if (!text && !capability.default_input) {
-      formError.textContent = "Enter a message.";
-      formError.hidden = false;
-      return;
-    }
-    const body = { workspace_id: workspace.value || "default", idempotency_key: idempotencyKey };
-    if (text) body.message = text;
-    button.disabled = true;
-    try {
+  AW.sendForm(document.getElementById("invoke"), {
+    button,
+    check: () => (message.value.trim() || capability.default_input ? "" : "Enter a message."),
+    send: async () => {
+      const body = { workspace_id: workspace.value || "default", idempotency_key: idempotencyKey };
+      if (message.value.trim()) body.message = message.value.trim();
       const { data } = await api(`${path}/invoke`, { method: "POST", json: body });
       idempotencyKey = AW.idempotencyKey(); // coming back to this page is a new run
-      location.assign(`/console/tasks/${encodeURIComponent(data.task_id)}`);
-    } catch (error) {
-      formError.textContent = error.message;
-      formError.hidden = false;
-      button.disabled = false;
-    }
-  });
-
-  // Back from the task's page, the browser may restore this page as it was left: usable again.
-  window.addEventListener("pageshow", (event) => {
-    if (event.persisted && capability) button.disabled = false;
+      return `/console/tasks/${encodeURIComponent(data.task_id)}`;
+    },
+    // Back from the task's page, the browser may restore this page as it was left: usable again.
+    usable: () => capability !== null,
   });
   load();
   loadWorkspaces();

@@ -4,9 +4,6 @@
 
 AW.ready(() => {
   const { api, fmt } = AW;
-  const form = document.getElementById("chat-form");
-  const formError = form.querySelector(".form-error");
-  const send = document.getElementById("chat-send");
   const state = document.getElementById("chat-state");
   const timeline = new AW.Timeline(document.getElementById("timeline"));
 
@@ -32,35 +29,26 @@ AW.ready(() => {
       : { type: "run_completed", data: end };
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const message = document.getElementById("chat-message").value.trim();
-    const maxIterations = Number(document.getElementById("chat-iterations").value);
-    if (!message) {
-      formError.textContent = "Enter a message.";
-      formError.hidden = false;
-      return;
-    }
-    if (!Number.isInteger(maxIterations) || maxIterations < 1 || maxIterations > 20) {
-      formError.textContent = "Max iterations is a whole number from 1 to 20.";
-      formError.hidden = false;
-      return;
-    }
-    formError.hidden = true;
-    send.disabled = true;
-    timeline.reset();
-    state.textContent = "Running… (the answer comes when the run ends)";
-    try {
-      const answer = await api("/chat", { method: "POST", json: { message, max_iterations: maxIterations } });
-      for (const e of events(message, { ...answer, max_iterations: maxIterations })) timeline.push(e);
-      const outcome = answer.error ? `Failed: ${answer.error}` : "Done";
-      state.textContent = `${outcome} · ${answer.iterations} iterations · ${answer.usage.total_tokens} tokens · ${fmt.duration(answer.processing_time)}`;
-    } catch (error) {
-      state.textContent = "";
-      formError.textContent = error.message;
-      formError.hidden = false;
-    } finally {
-      send.disabled = false;
-    }
+  const message = () => document.getElementById("chat-message").value.trim();
+  const maxIterations = () => Number(document.getElementById("chat-iterations").value);
+  AW.sendForm(document.getElementById("chat-form"), {
+    check: () => {
+      if (!message()) return "Enter a message.";
+      const max = maxIterations();
+      return Number.isInteger(max) && max >= 1 && max <= 20 ? "" : "Max iterations is a whole number from 1 to 20.";
+    },
+    send: async () => {
+      timeline.reset();
+      state.textContent = "Running… (the answer comes when the run ends)";
+      try {
+        const answer = await api("/chat", { method: "POST", json: { message: message(), max_iterations: maxIterations() } });
+        for (const e of events(message(), { ...answer, max_iterations: maxIterations() })) timeline.push(e);
+        const outcome = answer.error ? `Failed: ${answer.error}` : "Done";
+        state.textContent = `${outcome} · ${answer.iterations} iterations · ${answer.usage.total_tokens} tokens · ${fmt.duration(answer.processing_time)}`;
+      } catch (error) {
+        state.textContent = "";
+        throw error;
+      }
+    },
   });
 });

@@ -1,5 +1,6 @@
 // The console's browser helper, loaded on every page: calls to our own API with the session
-// cookie and the CSRF header, Server-Sent Events streams, small DOM and formatting helpers.
+// cookie and the CSRF header, Server-Sent Events streams, small DOM and formatting helpers, and
+// the paged table and form sending the pages share.
 // Plain ES2020, no dependencies, no build step. Everything hangs off one global: window.AW.
 "use strict";
 
@@ -140,6 +141,10 @@
       if (amount === null || amount === undefined) return "—";
       return Number(amount).toFixed(2);
     },
+    // count(3, "task") → "3 tasks"; count(1, "entry", "entries") → "1 entry".
+    count(n, one, many = `${one}s`) {
+      return `${n} ${n === 1 ? one : many}`;
+    },
   };
 
   // toast("Saved") shows a short message in the page's aria-live region.
@@ -154,11 +159,117 @@
     toastTimer = setTimeout(() => box.classList.remove("shown"), 6000);
   }
 
+  // pagedTable(options): a table read a page at a time (the query's page and page_size, the answer's
+  // items, total and has_more) with Previous/Next buttons. options:
+  //   rows, state: the <tbody> and the status element; row(item) → a <tr>
+  //   url(query) → the page's URL (query holds page, page_size and the filter form's fields)
+  //   filter: a form whose non-empty (trimmed) fields go into the query; submitting it shows page 1
+  //   request: options for api() (a /v1 list: {redirectOn401: false}); list(body) → {items, total,
+  //   has_more}, body.data unless said; empty: the text for none; count(total) → the text for some
+  //   failed(error) → the status text or node when the page could not be read
+  //   exclusive: a load while one runs does nothing (a list that refreshes itself)
+  //   settled(list or null) → after each load, with the page read or null when it failed
+  //   pager: the prefix of the ids of the buttons and the label (<prefix>-prev, -next, -label)
+  // Returns {load(), first()}: read the current page again, or page 1 (a filter changed).
+  function pagedTable(options) {
+    const prefix = options.pager || "page";
+    const prev = document.getElementById(`${prefix}-prev`);
+    const next = document.getElementById(`${prefix}-next`);
+    const label = document.getElementById(`${prefix}-label`);
+    const listOf = options.list || ((body) => body.data);
+    const size = 25;
+    let page = 1;
+    let loading = false;
+
+    async function load() {
+      if (options.exclusive && loading) return;
+      loading = true;
+      const query = new URLSearchParams({ page: String(page), page_size: String(size) });
+      if (options.filter) {
+        for (const [name, value] of new FormData(options.filter)) {
+          if (String(value).trim()) query.set(name, String(value).trim());
+        }
+      }
+      let list = null;
+      try {
+        list = listOf(await api(options.url(query), options.request));
+        options.rows.replaceChildren(...list.items.map(options.row));
+        options.state.textContent = list.total === 0 ? options.empty : options.count(list.total);
+        prev.disabled = page <= 1;
+        next.disabled = !list.has_more;
+        label.textContent = `Page ${page}`;
+      } catch (error) {
+        list = null;
+        options.state.replaceChildren(options.failed(error));
+      } finally {
+        loading = false;
+        if (options.settled) options.settled(list);
+      }
+    }
+
+    function first() {
+      page = 1;
+      return load();
+    }
+
+    prev.addEventListener("click", () => {
+      page = Math.max(1, page - 1);
+      load();
+    });
+    next.addEventListener("click", () => {
+      page += 1;
+      load();
+    });
+    if (options.filter) {
+      options.filter.addEventListener("submit", (event) => {
+        event.preventDefault();
+        first();
+      });
+    }
+    return { load, first };
+  }
+
+  // sendForm(form, {check, send, button, usable}): the one way a console form is sent. On submit its
+  // .form-error is hidden; check(FormData) may return what is wrong (shown; nothing is sent); then
+  // the submit button is disabled while send(FormData) runs. A failure shows its message. send may
+  // return the URL of the page to open next: the button stays disabled while the browser goes
+  // there (a second click would send twice), and is usable again if the browser comes back to this
+  // page from its cache (pageshow), provided usable() says so; otherwise it is enabled again.
+  // failed(error) → the text shown for a failed send (error.message unless given).
+  function sendForm(form, { check, send, failed, button, usable }) {
+    const formError = form.querySelector(".form-error");
+    const submit = button || form.querySelector("button[type=submit]");
+    const showError = (message) => {
+      formError.textContent = message;
+      formError.hidden = false;
+    };
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      formError.hidden = true;
+      const data = new FormData(form);
+      const wrong = check ? check(data) : "";
+      if (wrong) return showError(wrong);
+      submit.disabled = true;
+      let opened = null;
+      try {
+        opened = await send(data);
+        if (opened) location.assign(opened);
+      } catch (error) {
+        showError(failed ? failed(error) : error.message);
+      } finally {
+        if (!opened) submit.disabled = false;
+      }
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted && (!usable || usable())) submit.disabled = false;
+    });
+  }
+
   // Runs fn once the DOM is parsed (page scripts are loaded with defer, after this one).
   function ready(fn) {
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn);
     else fn();
   }
 
-  window.AW = { api, ApiError, follow, el, fmt, toast, ready, csrfToken, FINAL };
+  window.AW = { api, ApiError, follow, el, fmt, toast, ready, csrfToken, FINAL, pagedTable, sendForm };
 })();

@@ -83,34 +83,16 @@ AW.ready(() => {
     }
   }
 
-  const form = document.getElementById("follow-up");
-  const formError = form.querySelector(".form-error");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    formError.hidden = true;
-    const message = document.getElementById("follow-up-message").value.trim();
-    if (!message) {
-      formError.textContent = "Enter a message.";
-      formError.hidden = false;
-      return;
-    }
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+  const message = () => document.getElementById("follow-up-message").value.trim();
+  AW.sendForm(document.getElementById("follow-up"), {
+    check: () => (message() ? "" : "Enter a message."),
+    send: async () => {
       const started = await api(`${base}/messages`, {
         method: "POST",
-        json: { conversation_id: conversationId, message },
+        json: { conversation_id: conversationId, message: message() },
       });
-      location.assign(`/console/tasks/${encodeURIComponent(started.task_id)}`);
-    } catch (error) {
-      formError.textContent = error.message;
-      formError.hidden = false;
-      button.disabled = false;
-    }
-  });
-
-  window.addEventListener("pageshow", (event) => {
-    if (event.persisted) form.querySelector("button[type=submit]").disabled = false;
+      return `/console/tasks/${encodeURIComponent(started.task_id)}`;
+    },
   });
   load();
 });

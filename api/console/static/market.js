@@ -13,12 +13,7 @@ AW.ready(() => {
   const rows = document.getElementById("market-rows");
   const state = document.getElementById("list-state");
   const filter = document.getElementById("market-filter");
-  const prev = document.getElementById("page-prev");
-  const next = document.getElementById("page-next");
-  const pageLabel = document.getElementById("page-label");
-  const PAGE_SIZE = 25;
   const LABELS = { open: "open", progress: "accepted", done: "done", canceled: "canceled", failed: "failed" };
-  let page = 1;
 
   function escrow(task) {
     const amount = fmt.credits(task.budget);
@@ -48,7 +43,7 @@ AW.ready(() => {
     } catch (error) {
       AW.toast(`Could not ${action} “${task.title}”: ${error.message}`, "error");
     }
-    await load();
+    await list.load();
   }
 
   function deliverForm(task) {
@@ -113,44 +108,15 @@ AW.ready(() => {
     );
   }
 
-  async function load() {
-    const data = new FormData(filter);
-    const query = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
-    if (data.get("status")) query.set("status", data.get("status"));
-    const capability = String(data.get("capability") || "").trim();
-    if (capability) query.set("capability", capability);
-    try {
-      const body = await api(`/v1/tasks?${query}`, { redirectOn401: false });
-      rows.replaceChildren(...body.data.items.map(row));
-      const total = body.data.total;
-      state.textContent = total === 0 ? "No tasks." : `${total} task${total === 1 ? "" : "s"}`;
-      prev.disabled = page <= 1;
-      next.disabled = !body.data.has_more;
-      pageLabel.textContent = `Page ${page}`;
-    } catch (error) {
-      rows.replaceChildren();
-      state.replaceChildren(AW.platformError(error, "the marketplace"));
-    }
-  }
-
-  filter.addEventListener("submit", (event) => {
-    event.preventDefault();
-    page = 1;
-    load();
+  const list = AW.platformTable("the marketplace", {
+    rows,
+    state,
+    row,
+    filter,
+    url: (query) => `/v1/tasks?${query}`,
+    empty: "No tasks.",
+    count: (total) => fmt.count(total, "task"),
   });
-  for (const radio of filter.querySelectorAll("input[name=status]")) {
-    radio.addEventListener("change", () => {
-      page = 1;
-      load();
-    });
-  }
-  prev.addEventListener("click", () => {
-    page = Math.max(1, page - 1);
-    load();
-  });
-  next.addEventListener("click", () => {
-    page += 1;
-    load();
-  });
-  load();
+  for (const radio of filter.querySelectorAll("input[name=status]")) radio.addEventListener("change", list.first);
+  list.load();
 });

@@ -1,6 +1,7 @@
 // Helpers the capability, marketplace, agent and wallet pages share (loaded after console.js):
-// how a trust score and a ledger amount are shown, a fresh idempotency key, and what a page of the
-// agent platform says when the browser has no key (its /v1 routes never serve an anonymous user).
+// how a trust score and a ledger amount are shown, a fresh idempotency key, what a page of the
+// agent platform says when the browser has no key (its /v1 routes never serve an anonymous user),
+// and a paged table of one of its lists.
 "use strict";
 
 (function () {
@@ -46,5 +47,18 @@
     return `Could not load ${what}: ${error.message}`;
   }
 
-  Object.assign(window.AW, { trust, signed, idempotencyKey, platformError });
+  // AW.pagedTable for a list of the agent platform (/v1): a 401 does not send the browser to sign
+  // in (platformError says why there is nothing), and a list that could not be read shows no rows.
+  function platformTable(what, options) {
+    return AW.pagedTable({
+      request: { redirectOn401: false },
+      failed: (error) => {
+        options.rows.replaceChildren();
+        return platformError(error, what);
+      },
+      ...options,
+    });
+  }
+
+  Object.assign(window.AW, { trust, signed, idempotencyKey, platformError, platformTable });
 })();

@@ -114,29 +114,17 @@ AW.ready(async () => {
     }
   });
 
-  const form = $("follow-up");
-  const formError = form.querySelector(".form-error");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const message = $("follow-up-message").value.trim();
-    if (!message) {
-      formError.textContent = "Enter a message.";
-      formError.hidden = false;
-      return;
-    }
-    formError.hidden = true;
-    $("follow-up-send").disabled = true;
-    const workspace = encodeURIComponent(state.workspace_id || "default");
-    try {
+  const message = () => $("follow-up-message").value.trim();
+  AW.sendForm($("follow-up"), {
+    check: () => (message() ? "" : "Enter a message."),
+    send: async () => {
+      const workspace = encodeURIComponent(state.workspace_id || "default");
       const started = await api(`/api/v1/workspaces/${workspace}/messages`, {
         method: "POST",
-        json: { conversation_id: conversationId, message },
+        json: { conversation_id: conversationId, message: message() },
       });
-      location.assign(`/console/tasks/${encodeURIComponent(started.task_id)}`);
-    } catch (error) {
-      formError.textContent = error.message;
-      formError.hidden = false;
-      $("follow-up-send").disabled = false;
-    }
+      return `/console/tasks/${encodeURIComponent(started.task_id)}`;
+    },
+    usable: () => Boolean(conversationId),
   });
 });

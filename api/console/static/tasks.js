@@ -8,13 +8,7 @@ AW.ready(() => {
   const rows = document.getElementById("task-rows");
   const state = document.getElementById("list-state");
   const filter = document.getElementById("status-filter");
-  const prev = document.getElementById("page-prev");
-  const next = document.getElementById("page-next");
-  const pageLabel = document.getElementById("page-label");
-  const PAGE_SIZE = 25;
-  let page = 1;
   let timer = null;
-  let loading = false;
 
   function cell(label, content, cls) {
     return el("td", { "data-label": label, class: cls }, content);
@@ -39,76 +33,44 @@ AW.ready(() => {
   function schedule(active) {
     clearTimeout(timer);
     if (document.hidden) return;
-    timer = setTimeout(load, active ? 2000 : 15000);
+    timer = setTimeout(list.load, active ? 2000 : 15000);
   }
 
-  async function load() {
-    if (loading) return;
-    loading = true;
-    const query = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
-    if (filter.value) query.set("status", filter.value);
-    let active = false;
-    try {
-      const body = await api(`/api/v1/tasks?${query}`);
-      rows.replaceChildren(...body.tasks.map(row));
-      active = body.tasks.some((t) => t.status === "pending" || t.status === "running");
-      state.textContent = body.total === 0 ? "No tasks yet." : `${body.total} task${body.total === 1 ? "" : "s"}`;
-      prev.disabled = page <= 1;
-      next.disabled = !body.has_more;
-      pageLabel.textContent = `Page ${page}`;
-    } catch (error) {
-      state.textContent = `Could not load the tasks: ${error.message}`;
-    } finally {
-      loading = false;
-      schedule(active);
-    }
-  }
+  const list = AW.pagedTable({
+    rows,
+    state,
+    row,
+    url: (query) => {
+      if (filter.value) query.set("status", filter.value);
+      return `/api/v1/tasks?${query}`;
+    },
+    list: (body) => ({ items: body.tasks, total: body.total, has_more: body.has_more }),
+    empty: "No tasks yet.",
+    count: (total) => fmt.count(total, "task"),
+    failed: (error) => `Could not load the tasks: ${error.message}`,
+    exclusive: true,
+    settled: (page) => schedule(page !== null && page.items.some((t) => t.status === "pending" || t.status === "running")),
+  });
 
-  filter.addEventListener("change", () => {
-    page = 1;
-    load();
-  });
-  prev.addEventListener("click", () => {
-    page = Math.max(1, page - 1);
-    load();
-  });
-  next.addEventListener("click", () => {
-    page += 1;
-    load();
-  });
+  filter.addEventListener("change", list.first);
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) load();
+    if (!document.hidden) list.load();
   });
 
-  const form = document.getElementById("new-task");
-  const formError = form.querySelector(".form-error");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    formError.hidden = true;
-    const data = new FormData(form);
-    const message = String(data.get("message") || "").trim();
-    const workspace = String(data.get("workspace_id") || "default").trim() || "default";
-    if (!message) {
-      formError.textContent = "Enter a message.";
-      formError.hidden = false;
-      return;
-    }
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+  const message = (data) => String(data.get("message") || "").trim();
+  AW.sendForm(document.getElementById("new-task"), {
+    check: (data) => (message(data) ? "" : "Enter a message."),
+    send: async (data) => {
+      const workspace = String(data.get("workspace_id") || "default").trim() || "default";
       // The workspace must exist before a message is sent to it; creating one is idempotent.
       if (workspace !== "default") await api("/api/v1/workspaces", { method: "POST", json: { workspace_id: workspace } });
       const started = await api(`/api/v1/workspaces/${encodeURIComponent(workspace)}/messages`, {
         method: "POST",
-        json: { message, run_mode: data.get("run_mode") || "fast" },
+        json: { message: message(data), run_mode: data.get("run_mode") || "fast" },
       });
-      location.assign(`/console/tasks/${encodeURIComponent(started.task_id)}`);
-    } catch (error) {
-      formError.textContent = error.message;
-      formError.hidden = false;
-      button.disabled = false;
-    }
+      return `/console/tasks/${encodeURIComponent(started.task_id)}`;
+    },
   });
 
-  load();
+  list.load();
 });

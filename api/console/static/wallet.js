@@ -6,19 +6,12 @@ AW.ready(() => {
   const { api, el, fmt } = AW;
   const user = document.getElementById("wallet-page").dataset.user;
   const pageError = document.getElementById("wallet-error");
-  const ledgerRows = document.getElementById("ledger-rows");
-  const ledgerState = document.getElementById("ledger-state");
-  const prev = document.getElementById("ledger-prev");
-  const next = document.getElementById("ledger-next");
-  const pageLabel = document.getElementById("ledger-page");
-  const PAGE_SIZE = 25;
   const ENTRIES = {
     grant: "credits granted",
     escrow_hold: "held in escrow",
     escrow_release: "escrow paid out",
     escrow_refund: "escrow refunded",
   };
-  let page = 1;
 
   function taskLink(taskId) {
     return taskId ? el("code", {}, taskId) : "—";
@@ -67,19 +60,17 @@ AW.ready(() => {
     }
   }
 
-  async function loadLedger() {
-    const query = new URLSearchParams({ page: String(page), page_size: String(PAGE_SIZE) });
-    try {
-      const { data } = await api(`/v1/transactions?${query}`, { redirectOn401: false });
-      ledgerRows.replaceChildren(...data.items.map(ledgerRow));
-      ledgerState.textContent = data.total === 0 ? "No entries yet." : `${data.total} entr${data.total === 1 ? "y" : "ies"}`;
-      prev.disabled = page <= 1;
-      next.disabled = !data.has_more;
-      pageLabel.textContent = `Page ${page}`;
-    } catch (error) {
-      ledgerState.textContent = `Could not load the ledger: ${error.message}`;
-    }
-  }
+  const ledger = AW.pagedTable({
+    rows: document.getElementById("ledger-rows"),
+    state: document.getElementById("ledger-state"),
+    row: ledgerRow,
+    pager: "ledger",
+    url: (query) => `/v1/transactions?${query}`,
+    request: { redirectOn401: false },
+    empty: "No entries yet.",
+    count: (total) => fmt.count(total, "entry", "entries"),
+    failed: (error) => `Could not load the ledger: ${error.message}`,
+  });
 
   async function loadOrders() {
     try {
@@ -92,17 +83,9 @@ AW.ready(() => {
     }
   }
 
-  prev.addEventListener("click", () => {
-    page = Math.max(1, page - 1);
-    loadLedger();
-  });
-  next.addEventListener("click", () => {
-    page += 1;
-    loadLedger();
-  });
   loadWallet().then((signedIn) => {
     if (!signedIn) return;
-    loadLedger();
+    ledger.load();
     loadOrders();
   });
 });

@@ -103,34 +103,21 @@ AW.ready(() => {
   }
 
   const form = document.getElementById("upload");
-  const formError = form.querySelector(".form-error");
   const fileInput = document.getElementById("upload-file");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    formError.hidden = true;
-    const file = fileInput.files[0];
-    if (!file) {
-      formError.textContent = "Choose a file.";
-      formError.hidden = false;
-      return;
-    }
-    const body = new FormData();
-    const subdirectory = document.getElementById("upload-path").value.trim();
-    if (subdirectory) body.append("path", subdirectory);
-    body.append("file", file, file.name);
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+  AW.sendForm(form, {
+    check: () => (fileInput.files[0] ? "" : "Choose a file."),
+    send: async () => {
+      const file = fileInput.files[0];
+      const body = new FormData();
+      const subdirectory = document.getElementById("upload-path").value.trim();
+      if (subdirectory) body.append("path", subdirectory);
+      body.append("file", file, file.name);
       const uploaded = await api(`${base}/files/upload`, { method: "POST", body });
       toast(`Uploaded ${uploaded.path} (${size(uploaded.size)})`);
       form.reset();
       await loadFiles();
-    } catch (error) {
-      formError.textContent = error.status === 413 ? error.message : `Upload failed: ${error.message}`;
-      formError.hidden = false;
-    } finally {
-      button.disabled = false;
-    }
+    },
+    failed: (error) => (error.status === 413 ? error.message : `Upload failed: ${error.message}`),
   });
 
   document.getElementById("files-refresh").addEventListener("click", loadFiles);

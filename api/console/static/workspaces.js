@@ -29,35 +29,16 @@ AW.ready(() => {
     }
   }
 
-  const form = document.getElementById("new-workspace");
-  const formError = form.querySelector(".form-error");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    formError.hidden = true;
-    const data = new FormData(form);
-    const workspaceId = String(data.get("workspace_id") || "").trim();
-    if (!workspaceId) {
-      formError.textContent = "Enter a name.";
-      formError.hidden = false;
-      return;
-    }
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    try {
+  const name = (data) => String(data.get("workspace_id") || "").trim();
+  AW.sendForm(document.getElementById("new-workspace"), {
+    check: (data) => (name(data) ? "" : "Enter a name."),
+    send: async (data) => {
       await api("/api/v1/workspaces", {
         method: "POST",
-        json: { workspace_id: workspaceId, python_mode: data.get("python_mode") },
+        json: { workspace_id: name(data), python_mode: data.get("python_mode") },
       });
-      location.assign(`/console/workspaces/${encodeURIComponent(workspaceId)}`);
-    } catch (error) {
-      formError.textContent = error.message;
-      formError.hidden = false;
-      button.disabled = false;
-    }
-  });
-
-  window.addEventListener("pageshow", (event) => {
-    if (event.persisted) form.querySelector("button[type=submit]").disabled = false;
+      return `/console/workspaces/${encodeURIComponent(name(data))}`;
+    },
   });
   load();
 });
