@@ -253,11 +253,16 @@ async def start_services(
     grace = 0.0 if store.dialect == "sqlite" else timing.lease_seconds
     await house.reconcile(grace)  # house tasks a stopped worker left in progress: settled before serving
     lease.after_cleanup(lambda: house.reconcile(grace))
+    tasks.on_finished(house.settle_finished)  # a queued task ends on any worker: that one settles it
     stack.push_async_callback(house.aclose)
     app[MARKETPLACE] = marketplace = Marketplace(store, house)
     app[ORDERS] = orders = Orders(store, capabilities, capability_runs, tasks)
     await orders.reconcile(grace)  # orders a stopped worker left open: settled before serving
     lease.after_cleanup(lambda: orders.reconcile(grace))
+    tasks.on_finished(orders.settle_finished)
+    # Every worker takes tasks from the queue when it has a free slot (once what settles their ends
+    # is in place); stopped by the drain.
+    await stack.enter_async_context(tasks.dispatching(starter.rebuild))
     stack.push_async_callback(orders.aclose)
     await stack.enter_async_context(expiry_sweeps(marketplace, settings.task_expiry_interval))
 

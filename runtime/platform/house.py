@@ -8,7 +8,9 @@ its files in that workspace. A watcher waits for the run's final event: a comple
 the task ``done`` (deliverables ``{report, files, run_id}``, the escrow paid to the house agent),
 any other end makes it ``failed`` (escrow refunded).
 
-The watcher lives in this process. If the worker stops first, :meth:`HouseAgents.reconcile` at
+A run may wait in the queue and run on another worker, which settles the house task when it ends
+the run (:meth:`HouseAgents.settle_finished`), even when the worker that started it is gone; the
+watcher and that call settle by the same conditional update. If the worker stops first, :meth:`HouseAgents.reconcile` at
 the next start-up settles every house task left in progress from its run as recorded: the
 interrupted runs were failed by then, so their tasks fail and are refunded; a run that completed
 before the crash still pays.
@@ -99,6 +101,14 @@ class HouseAgents:
         if settled:
             log.warning("house_tasks_reconciled", count=settled)
         return settled
+
+    async def settle_finished(self, run_id: str) -> None:
+        """Settle the house task run by ``run_id`` if there is one in progress (the run has just ended here)."""
+        task = await self._platform.in_progress_by_run(run_id)
+        if task is None or task.acceptor is None or not self.is_house(task.acceptor):
+            return
+        final = await final_event(self._tasks, run_id, within=0.0)
+        await self._settle(task, run_id, final, "the run ended without a final event")
 
     async def aclose(self) -> None:
         """Stop watching (a run still going is settled by the next start-up's reconcile)."""

@@ -13,7 +13,9 @@ order is followed, read and canceled as a task on every surface (A2A ``tasks/get
 task's final event and settles the order: one conditional update with the hold's release or
 refund (:mod:`runtime.store.capability_orders`), so its money moves once.
 
-The watcher lives in this process. If the worker stops first, :meth:`Orders.reconcile` at the
+A task may wait in the queue and run on another worker, which settles the order when it ends the
+task (:meth:`Orders.settle_finished`), so an order settles even when the worker that placed it is
+gone; the watcher and that call settle by the same conditional update. If the worker stops first, :meth:`Orders.reconcile` at the
 next start-up settles every order left open from its task as recorded: a task that completed
 before the stop still pays; one that was interrupted (failed at start-up) or never started is
 refunded.
@@ -37,7 +39,7 @@ from runtime.features.capability_runs import CapabilityRuns, Surface
 from runtime.platform.money import CreditsOut
 from runtime.platform.run_watchers import RunWatchers
 from runtime.store import Store
-from runtime.store.capability_orders import NewOrder, OrderRow, OrderStatus
+from runtime.store.capability_orders import OPEN_STATUSES, NewOrder, OrderRow, OrderStatus
 from runtime.tasks.follow import FinalEvent, final_event
 from runtime.tasks.manager import TaskManager
 from runtime.tasks.requests import StartedTask
@@ -224,6 +226,13 @@ class Orders:
         if settled:
             log.warning("orders_reconciled", count=settled)
         return settled
+
+    async def settle_finished(self, task_id: str) -> None:
+        """Settle the order run by ``task_id`` if there is one still open (the task has just ended here)."""
+        row = await self._orders.get(task_id)
+        if row is None or row.status not in OPEN_STATUSES:
+            return
+        await self._settle(task_id, await final_event(self._tasks, task_id, within=0.0))
 
     async def aclose(self) -> None:
         """Stop watching (an order still running is settled by the next start-up's reconcile)."""

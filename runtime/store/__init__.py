@@ -35,7 +35,7 @@ from runtime.store.platform_nodes import NodeQueries
 from runtime.store.platform_search import SearchQueries
 from runtime.store.platform_tasks import PlatformTaskQueries
 from runtime.store.platform_trust import TrustQueries
-from runtime.store.runs_events import ACTIVE, RunEvents, RunRecord, RunStatus, StoredEvent
+from runtime.store.runs_events import ACTIVE, QueuedRun, RunEvents, RunRecord, RunStatus, StoredEvent
 from runtime.store.task_origins import TaskOriginQueries
 from runtime.store.task_summaries import TaskSummaryQueries
 from runtime.store.wakeups import Wakeups
@@ -46,6 +46,7 @@ __all__ = [
     "ACTIVE",
     "ConversationRecord",
     "Dialect",
+    "QueuedRun",
     "RunRecord",
     "RunStatus",
     "Store",

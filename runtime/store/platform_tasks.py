@@ -239,6 +239,16 @@ class PlatformTaskQueries:
         async with self._db.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
+    async def in_progress_by_run(self, run_id: str) -> TaskRow | None:
+        """The task in progress whose run is ``run_id`` (a house agent's), if any."""
+        query = select(*_COLUMNS).where(tasks.c.status == "progress", tasks.c.run_id == run_id)
+        async with self._db.connect() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return None
+            found = await _with_capabilities(conn, [TaskRow.model_validate(row._mapping)])
+        return found[0]
+
     async def in_progress_by(self, acceptors: Sequence[str]) -> list[TaskRow]:
         """Tasks in progress accepted by one of ``acceptors`` (the house agents, at start-up)."""
         if not acceptors:

@@ -34,9 +34,17 @@ from runtime.engine.events import FINAL_EVENT_TYPES, Event, RunFailed, Usage, ev
 from runtime.errors import ConflictError, NotFoundError
 from runtime.store.database import Database, Prepared
 from runtime.store.schema import events, runs, worker_instances
-from runtime.store.wakeups import CANCEL_CHANNEL, CHANNEL, CancelHandler, Wakeups, cancel_payload
+from runtime.store.wakeups import (
+    CANCEL_CHANNEL,
+    CHANNEL,
+    QUEUE_CHANNEL,
+    CancelHandler,
+    QueueHandler,
+    Wakeups,
+    cancel_payload,
+)
 
-__all__ = ["ACTIVE", "RunEvents", "RunRecord", "RunStatus", "StoredEvent"]
+__all__ = ["ACTIVE", "QueuedRun", "RunEvents", "RunRecord", "RunStatus", "StoredEvent"]
 
 RunStatus = Literal["pending", "running", "completed", "failed", "canceled"]
 ACTIVE: tuple[RunStatus, ...] = ("pending", "running")
@@ -129,6 +137,17 @@ _APPEND = {
 }
 
 
+_QUEUED = and_(runs.c.status == "pending", runs.c.worker_id.is_(None), runs.c.request.is_not(None))
+"""A task in the queue: pending, claimed by no worker, its request stored."""
+
+
+class QueuedRun(BaseModel):
+    """A run taken out of the queue (claimed, or canceled while it waited), and its stored request."""
+
+    id: str
+    request: str
+
+
 class RunEvents:
     """Every query of runs and events; readers wait on :meth:`watch`."""
 
@@ -164,17 +183,23 @@ class RunEvents:
         self,
         run_id: str,
         owner: str,
-        status: RunStatus,
         *,
         workspace_id: str,
         conversation_id: str,
         max_active: int,
+        request: str,
+        first: Event,
+        queued: bool,
     ) -> RunRecord:
         """Create a task run unless the owner has ``max_active`` active tasks or the conversation one.
 
         Counted and inserted in one transaction, under a lock per owner on PostgreSQL, so two
-        workers cannot both admit past the limit; refused with :class:`ConflictError`.
+        workers cannot both admit past the limit; refused with :class:`ConflictError`. The run is
+        stored with its ``request`` and its ``first`` event (offset 0), in the same transaction: a
+        queued run (``queued``: pending, no worker) may be claimed by another worker at once, and
+        its log must already begin. Not queued: running, held by this store's instance.
         """
+        status: RunStatus = "pending" if queued else "running"
         record = _new_record(run_id, owner, "task", status, workspace_id, conversation_id)
         async with self._db.transaction() as conn:
             await self._db.lock_owner(conn, "tasks", owner)
@@ -194,8 +219,87 @@ class RunEvents:
                 )
             if any(row.conversation_id == conversation_id for row in active):
                 raise ConflictError(f"conversation {conversation_id} already has a running task")
-            await conn.execute(insert(runs).values(**record.model_dump(), worker_id=self.instance))
+            await conn.execute(
+                insert(runs).values(
+                    **record.model_dump(),
+                    worker_id=None if queued else self.instance,
+                    request=request,
+                    next_offset=1,
+                )
+            )
+            await conn.execute(insert(events).values(**_event_row(run_id, 0, first, record.created_at)))
+            if queued and self._db.dialect == "postgresql":
+                await conn.execute(select(func.pg_notify(QUEUE_CHANNEL, run_id)))  # sent at commit
+        if queued:
+            self._wakeups.queued()
         return record
+
+    async def claim_queued(self) -> QueuedRun | None:
+        """Take the oldest task of the queue for this store's instance (running from now); None if empty.
+
+        One statement: PostgreSQL's ``FOR UPDATE SKIP LOCKED`` lets workers claiming at once take
+        different runs instead of waiting on each other's; SQLite has one writer, and the UPDATE's
+        own condition keeps a run from being claimed twice on either engine.
+        """
+        oldest = (
+            select(runs.c.id)
+            .where(runs.c.kind == "task", _QUEUED)
+            .order_by(runs.c.created_at, runs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claim = (
+            update(runs)
+            .where(runs.c.id == oldest, _QUEUED)
+            .values(status="running", worker_id=self.instance, updated_at=time.time())
+            .returning(runs.c.id, runs.c.request)
+        )
+        async with self._db.connect() as conn:
+            row = (await conn.execute(claim)).first()
+        if row is None:
+            return None
+        self._wakeups.wake(row.id)
+        return QueuedRun(id=row.id, request=row.request)
+
+    async def cancel_queued(self, run_id: str, final: Event, error: str) -> QueuedRun | None:
+        """End the run as canceled with its ``final`` event if it still waits in the queue; None if not.
+
+        The status and the final event are written in one transaction, conditional on the run being
+        unclaimed: a worker claiming it at the same moment, or another cancel, finds it gone, so its
+        end is written once.
+        """
+        now = time.time()
+        async with self._db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id, _QUEUED)
+                    .values(
+                        status="canceled", error=error, updated_at=now, next_offset=runs.c.next_offset + 1
+                    )
+                    .returning(runs.c.next_offset, runs.c.request)
+                )
+            ).first()
+            if row is None:
+                return None
+            await conn.execute(insert(events).values(**_event_row(run_id, row.next_offset - 1, final, now)))
+            if self._db.dialect == "postgresql":
+                await conn.execute(select(func.pg_notify(CHANNEL, run_id)))
+        self._wakeups.wake(run_id)
+        return QueuedRun(id=run_id, request=row.request)
+
+    async def queue_length(self) -> int:
+        """Tasks waiting in the queue, of every worker."""
+        async with self._db.connect() as conn:
+            found = await conn.execute(
+                select(func.count()).select_from(runs).where(runs.c.kind == "task", _QUEUED)
+            )
+            return int(found.scalar_one())
+
+    def on_queued(self, handler: QueueHandler) -> None:
+        """Call ``handler()`` whenever a task is queued, by any worker (and after a lost listener)."""
+        self._wakeups.on_queued.append(handler)
 
     async def conversation_active(self, conversation_id: str) -> bool:
         """The conversation has a pending or running task."""
@@ -311,7 +415,9 @@ class RunEvents:
         live = select(worker_instances.c.id).where(worker_instances.c.lease_expires_at >= now)
         orphaned: ColumnElement[bool] = runs.c.worker_id.not_in(live)
         if at_start:
-            orphaned = or_(orphaned, runs.c.worker_id.is_(None), runs.c.worker_id == self.instance)
+            # A queued task waits for any worker: it is no one's to end.
+            unheld = and_(runs.c.worker_id.is_(None), ~_QUEUED)
+            orphaned = or_(orphaned, unheld, runs.c.worker_id == self.instance)
         elif self.instance is not None:
             orphaned = and_(orphaned, runs.c.worker_id != self.instance)
         async with self._db.transaction() as conn:
@@ -384,6 +490,16 @@ def _new_record(
         workspace_id=workspace_id,
         conversation_id=conversation_id,
     )
+
+
+def _event_row(run_id: str, seq: int, event: Event, now: float) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "seq": seq,
+        "type": event.type,
+        "data": event.model_dump_json(exclude={"type"}),
+        "created_at": now,
+    }
 
 
 def _run_record(row: RowMapping) -> RunRecord:

@@ -81,9 +81,13 @@ runs = Table(
     # The worker instance running the run while it is active: the run's lease is that worker's
     # (worker_instances), so one heartbeat renews every run a worker holds.
     Column("worker_id", Text),
+    # A task's request as JSON (runtime.tasks.queue.QueuedRequest): a pending run without a
+    # worker_id is in the queue, and whichever worker claims it rebuilds the task from this.
+    Column("request", Text),
     Index("runs_owner", "owner", "created_at"),
     Index("runs_conversation", "conversation_id"),
     Index("runs_worker", "worker_id", "status"),
+    Index("runs_queue", "status", "created_at"),
 )
 
 worker_instances = Table(
@@ -309,6 +313,7 @@ platform_tasks = Table(
     Index("platform_tasks_status", "status", "created_at"),
     Index("platform_tasks_publisher", "publisher"),
     Index("platform_tasks_acceptor", "acceptor"),
+    Index("platform_tasks_run", "run_id"),  # the worker that ends a house agent's run settles its task
     # The expiry sweep reads only open tasks with a deadline, in deadline order.
     Index(
         "platform_tasks_open_deadline",

@@ -9,6 +9,8 @@ process, or on another connection, is woken within milliseconds too.
 The listening connection is reconnected when it drops; once it is back every reader is woken to
 read again, since notifications sent meanwhile were lost. Cancel requests travel on a channel of
 their own (:data:`CANCEL_CHANNEL`): the worker running the task cancels it, the others ignore it.
+A task stored in the queue (pending, no worker) is announced on :data:`QUEUE_CHANNEL`: every
+worker's dispatcher wakes and the one with a free slot that claims it first runs it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ import asyncpg
 import structlog
 from sqlalchemy.engine import URL
 
-__all__ = ["CANCEL_CHANNEL", "CHANNEL", "CancelHandler", "Wakeups", "cancel_payload"]
+__all__ = [
+    "CANCEL_CHANNEL",
+    "CHANNEL",
+    "QUEUE_CHANNEL",
+    "CancelHandler",
+    "QueueHandler",
+    "Wakeups",
+    "cancel_payload",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +43,13 @@ CHANNEL = "agent_runs"
 CANCEL_CHANNEL = "agent_cancels"
 """Cancel requests; a notification's payload is :func:`cancel_payload`'s JSON."""
 
+QUEUE_CHANNEL = "agent_queue"
+"""A task was queued; the payload is its run id (a wake-up only: the queue is the runs table)."""
+
 CancelHandler = Callable[[str, str], None]
 """Called with a run id and a reason for each cancel request."""
+QueueHandler = Callable[[], None]
+"""Called when a task may be waiting in the queue."""
 
 _RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -48,6 +63,7 @@ class Wakeups:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self.on_cancel: CancelHandler | None = None
+        self.on_queued: list[QueueHandler] = []  # every task manager of the process on this store
 
     def watch(self, run_id: str) -> asyncio.Event:
         """Set at the next change of the run after this call."""
@@ -66,6 +82,10 @@ class Wakeups:
     def cancel_requested(self, run_id: str, reason: str) -> None:
         if self.on_cancel is not None:
             self.on_cancel(run_id, reason)
+
+    def queued(self) -> None:
+        for handler in self.on_queued:
+            handler()
 
     @asynccontextmanager
     async def listening(self, url: URL) -> AsyncIterator[None]:
@@ -95,6 +115,9 @@ class Wakeups:
             if channel == CHANNEL:
                 self.wake(payload)
                 return
+            if channel == QUEUE_CHANNEL:
+                self.queued()
+                return
             try:
                 request = json.loads(payload)
                 self.cancel_requested(str(request["run_id"]), str(request["reason"]))
@@ -107,6 +130,7 @@ class Wakeups:
         conn.add_termination_listener(on_lost)
         await conn.add_listener(CHANNEL, on_notify)
         await conn.add_listener(CANCEL_CHANNEL, on_notify)
+        await conn.add_listener(QUEUE_CHANNEL, on_notify)
         return conn, lost
 
     async def _reconnect(self, dsn: str, current: list[tuple[asyncpg.Connection, asyncio.Event]]) -> None:
@@ -126,3 +150,4 @@ class Wakeups:
                     log.warning("store_listener_reconnect_failed", attempt=attempt, error=repr(e))
             log.info("store_listener_back", attempts=attempt + 1)
             self.wake_all()  # notifications sent while it was away are lost: every reader reads again
+            self.queued()

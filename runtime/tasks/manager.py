@@ -4,11 +4,18 @@ Limits: ``max_per_user`` active (pending or running) tasks per user, beyond whic
 a :class:`ConflictError` (409, as docs/tasks.md says), and at most ``max_running`` running at once in
 the worker; tasks beyond that wait as ``pending`` (queued, never rejected).
 
+The queue is the store's: a task the worker has a free slot for is stored already claimed by it
+(running) and started at once; any other is stored ``pending`` with no worker, its request with it
+(:class:`~runtime.tasks.queue.QueuedRequest`). Each worker's dispatcher (:meth:`TaskManager.dispatching`)
+claims the oldest queued task whenever it has a free slot: one of its tasks ended, a task was
+queued (by any worker: the store's notification), or a periodic tick. So a task waits for the
+first free slot of any worker, and outlives the worker that accepted it.
+
 Every event goes to the store first, which then wakes the pollers waiting on that task, so a
 reader never sees an event that is not durable. Cancel cancels the asyncio task: the loop does not catch
 cancellation, so the model stream is dropped and the sandbox kills the running process group.
 
-Several workers may share one PostgreSQL store: a task runs in the worker that admitted it, and
+Several workers may share one PostgreSQL store: a task runs in the worker that claimed it, and
 the others read it from the store. Reading a task another worker runs waits on the store's
 notifications and asks the store whether it is still active; canceling it sends the store's
 cancel request, which that worker's manager acts on (:meth:`TaskManager._cancel_requested`).
@@ -19,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from runtime.engine.events import (
     Event,
@@ -40,25 +49,31 @@ from runtime.engine.events import (
 from runtime.engine.loop import LoopConfig, RunOutcome, run_agent
 from runtime.engine.model_client import ChatModel
 from runtime.engine.runs import LazySandbox, StoreSink
-from runtime.errors import NotFoundError, UnavailableError
-from runtime.store import ACTIVE, RunRecord, RunStatus, Store, StoredEvent
+from runtime.errors import AgentWorkerError, NotFoundError, UnavailableError
+from runtime.store import ACTIVE, QueuedRun, RunRecord, RunStatus, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
+from runtime.tasks.queue import QueuedRequest, SpecResolver
 from runtime.telemetry import Telemetry, no_telemetry
 from runtime.workspaces.placement import PlacementRecord
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 
-__all__ = ["TaskLimits", "TaskManager", "TaskSpec"]
+__all__ = ["FinishedHandler", "TaskLimits", "TaskManager", "TaskSpec"]
 
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "interrupted: the worker stopped before the task finished"
 _ENDED_ELSEWHERE = "ended by another worker"  # a cancel reason that writes nothing
+QUEUE_TICK = 5.0
+"""Seconds between a dispatcher's looks at the queue when nothing woke it (a lost notification)."""
+
+FinishedHandler = Callable[[str], Awaitable[object]]
+"""Called with a task's id once this worker has ended it (its final status written)."""
 
 
 class TaskLimits(BaseModel):
     max_per_user: int = Field(1, ge=1, description="Active (pending or running) tasks per user.")
     max_running: int = Field(
-        4, ge=1, description="Tasks running at once in the worker; more wait as pending."
+        4, ge=1, description="Tasks running at once in the worker; more wait as pending in the queue."
     )
     shutdown_grace: float = Field(20.0, ge=0, description="Seconds running tasks get to finish at shutdown.")
 
@@ -76,6 +91,7 @@ class TaskSpec:
     loop_config: LoopConfig
     files_dir: Path
     task_id: str | None = None  # chosen by the caller (an order's id); None: a new uuid
+    model_key: str | None = None  # ``model``'s key in the model registry (None: the default), stored
 
 
 class _TaskSink(StoreSink):
@@ -109,6 +125,7 @@ class TaskManager:
         *,
         elsewhere_wait: float = 60.0,
         telemetry: Telemetry | None = None,
+        queue_tick: float = QUEUE_TICK,
     ) -> None:
         """``elsewhere_wait``: the longest :meth:`cancel` waits for a task another worker runs to end
         (a dead worker's tasks end once its lease expires, so: at least the lease's length)."""
@@ -116,16 +133,26 @@ class TaskManager:
         self._conversations = conversations
         self._sandboxes = sandboxes
         self._limits = limits
-        self._slots = asyncio.Semaphore(limits.max_running)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._specs: dict[str, TaskSpec] = {}  # of the active tasks: owner and conversation come from here
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # the tasks this worker runs
+        self._requests: dict[str, QueuedRequest] = {}  # theirs: owner and conversation come from here
         self._cancel_reasons: dict[str, str] = {}
         self._draining = False
         self._elsewhere_wait = elsewhere_wait
         self._telemetry = telemetry or no_telemetry()
-        self._running = 0  # tasks holding a slot; the others in _tasks wait for one
-        self._requested: set[asyncio.Task[bool]] = set()  # cancels asked for by other workers
+        self._reserved = 0  # slots promised to a submit or a claim still talking to the store
+        self._queue_tick = queue_tick
+        self._queue_wake = asyncio.Event()
+        self._queue_length = 0
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._resolve: SpecResolver | None = None
+        self._finished_handlers: list[FinishedHandler] = []
+        self._background: set[asyncio.Task[Any]] = set()  # cancels asked for elsewhere, finished handlers
         store.on_cancel_request(self._cancel_requested)
+
+    def on_finished(self, handler: FinishedHandler) -> None:
+        """Call ``handler(task_id)`` after this worker ends a task, whoever submitted it (what a
+        watcher in the submitting worker would settle, that worker may be gone: orders, house tasks)."""
+        self._finished_handlers.append(handler)
 
     # --- starting -----------------------------------------------------------------------------
 
@@ -133,69 +160,153 @@ class TaskManager:
         if self._draining:
             raise UnavailableError("the worker is shutting down; send the message again after it restarts")
         task_id = spec.task_id or str(uuid.uuid4())
-        status: RunStatus = "pending" if self._slots.locked() else "running"
-        # The store counts the user's active tasks and the conversation's in the transaction that
-        # creates this one (ConflictError past the limit), so no other submit, here or in another
-        # worker on the same database, can slip in between.
-        record = await self._store.admit_task(
-            task_id,
-            spec.owner,
-            status,
-            workspace_id=spec.workspace_id,
-            conversation_id=spec.conversation_id,
-            max_active=self._limits.max_per_user,
-        )
-        self._specs[task_id] = spec
-        sink = _TaskSink(self._store, task_id, self._telemetry)
+        request = QueuedRequest.of(spec)
+        # A free slot here: stored as this worker's and started at once. None: queued for any worker.
+        queued = self._free_slots() <= 0
+        if not queued:
+            self._reserved += 1
         try:
-            await sink.emit(
-                RunStarted(message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name)
+            # The store counts the user's active tasks and the conversation's in the transaction
+            # that creates this one (ConflictError past the limit), so no other submit, here or in
+            # another worker on the same database, can slip in between.
+            record = await self._store.admit_task(
+                task_id,
+                spec.owner,
+                workspace_id=spec.workspace_id,
+                conversation_id=spec.conversation_id,
+                max_active=self._limits.max_per_user,
+                request=request.model_dump_json(),
+                first=RunStarted(
+                    message=spec.message, max_iterations=spec.max_iterations, model=spec.model.name
+                ),
+                queued=queued,
             )
-        except BaseException as e:
-            del self._specs[task_id]
-            with contextlib.suppress(Exception):  # the run must not count as active for ever
-                await asyncio.shield(self._store.set_status(task_id, "failed", f"not started: {e!r}"))
-            raise
-        task = asyncio.create_task(self._execute(task_id, spec, sink, status), name=f"task-{task_id}")
+            if not queued:
+                self._launch(task_id, request, spec)
+        finally:
+            if not queued:
+                self._reserved -= 1
+        return record
+
+    def _free_slots(self) -> int:
+        return self._limits.max_running - len(self._tasks) - self._reserved
+
+    def _launch(self, task_id: str, request: QueuedRequest, spec: TaskSpec | None) -> None:
+        """Run the task here; ``spec`` None: taken from the queue, rebuilt from ``request`` first."""
+        self._requests[task_id] = request
+        task = asyncio.create_task(self._execute(task_id, request, spec), name=f"task-{task_id}")
         self._tasks[task_id] = task
         task.add_done_callback(lambda _: self._forget(task_id))
-        return record
 
     def _forget(self, task_id: str) -> None:
         self._tasks.pop(task_id, None)
-        self._specs.pop(task_id, None)
+        self._requests.pop(task_id, None)
         self._cancel_reasons.pop(task_id, None)
+        self._queue_wake.set()  # a slot is free: the dispatcher looks at the queue
+        for handler in self._finished_handlers:
+            self._spawn(self._call_finished(handler, task_id), f"finished-{task_id}")
+
+    async def _call_finished(self, handler: FinishedHandler, task_id: str) -> None:
+        try:
+            await handler(task_id)
+        except Exception:  # logged; the start-up and sweep reconciliations settle what it did not
+            log.exception("task_finished_handler_failed", task_id=task_id)
+
+    def _spawn(self, coroutine: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def dispatching(self, resolve: SpecResolver) -> AsyncIterator[None]:
+        """Take tasks from the queue while the block runs, rebuilding each one's spec with ``resolve``."""
+        self._resolve = resolve
+        self._store.on_queued(self._queue_wake.set)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="task-queue")
+        try:
+            yield
+        finally:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_count = 0.0
+        while not self._draining:
+            self._queue_wake.clear()
+            try:
+                while not self._draining and self._free_slots() > 0:
+                    self._reserved += 1
+                    try:
+                        queued = await self._store.claim_queued()
+                        if queued is None:
+                            break
+                        self._launch_queued(queued)
+                    finally:
+                        self._reserved -= 1
+                if loop.time() >= next_count:
+                    self._queue_length = await self._store.queue_length()
+                    next_count = loop.time() + self._queue_tick
+            except Exception:  # the database away for a moment: tried again at the next wake-up
+                log.exception("task_queue_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue_wake.wait(), self._queue_tick)
+
+    def _launch_queued(self, queued: QueuedRun) -> None:
+        try:
+            request = QueuedRequest.model_validate_json(queued.request)
+        except ValidationError as e:  # written by a version of the worker that stored something else
+            log.error("queued_task_unreadable", task_id=queued.id, error=str(e))
+            self._spawn(
+                self._store.set_status(queued.id, "failed", "its stored request is unreadable"), "unreadable"
+            )
+            return
+        log.info("queued_task_claimed", task_id=queued.id, owner=request.owner)
+        self._launch(queued.id, request, None)
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _execute(self, task_id: str, spec: TaskSpec, sink: _TaskSink, status: RunStatus) -> None:
-        with structlog.contextvars.bound_contextvars(task_id=task_id, owner=spec.owner):
+    async def _execute(self, task_id: str, request: QueuedRequest, spec: TaskSpec | None) -> None:
+        sink = _TaskSink(self._store, task_id, self._telemetry)
+        with structlog.contextvars.bound_contextvars(task_id=task_id, owner=request.owner):
             try:
-                async with self._slots:
-                    self._running += 1
+                if spec is None:
+                    await sink.emit(StatusChanged(status="running"))
                     try:
-                        if status == "pending":
-                            await self._store.set_status(task_id, "running")
-                            await sink.emit(StatusChanged(status="running"))
-                        outcome = await self._run(task_id, spec, sink)
-                    finally:
-                        self._running -= 1
+                        spec = await self._rebuild(task_id, request)
+                    except AgentWorkerError as e:  # its model or workspace is gone: it cannot run
+                        error = f"could not be started: {e}"
+                        await sink.emit(RunFailed(error=error, response="", iterations=0, usage=Usage()))
+                        await self._finish(task_id, request, "failed", error, None)
+                        return
+                outcome = await self._run(task_id, spec, sink)
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.get(task_id, "canceled")
                 if reason == _ENDED_ELSEWHERE:
                     log.warning("task_ended_by_another_worker")
                     return
-                await asyncio.shield(self._finish_canceled(task_id, spec, sink, reason))
+                await asyncio.shield(self._finish_canceled(task_id, request, sink, reason))
                 return
             except Exception as e:  # a bug of ours: record it, keep the worker up
                 log.exception("task_crashed")
                 with contextlib.suppress(Exception):  # logged by the sink already
                     await sink.flush()  # what the run emitted lands before its status says it ended
-                await self._finish(task_id, spec, "failed", f"internal error: {type(e).__name__}: {e}", None)
+                await self._finish(
+                    task_id, request, "failed", f"internal error: {type(e).__name__}: {e}", None
+                )
                 return
             await self._finish(
-                task_id, spec, "failed" if outcome.error else "completed", outcome.error, outcome
+                task_id, request, "failed" if outcome.error else "completed", outcome.error, outcome
             )
+
+    async def _rebuild(self, task_id: str, request: QueuedRequest) -> TaskSpec:
+        if self._resolve is None:
+            raise UnavailableError("this worker takes no tasks from the queue")
+        return await self._resolve(task_id, request)
 
     async def _run(self, task_id: str, spec: TaskSpec, sink: _TaskSink) -> RunOutcome:
         history = await self._conversations.history(spec.conversation_id)
@@ -233,27 +344,37 @@ class TaskManager:
         return outcome
 
     async def _finish(
-        self, task_id: str, spec: TaskSpec, status: RunStatus, error: str | None, outcome: RunOutcome | None
+        self,
+        task_id: str,
+        request: QueuedRequest,
+        status: RunStatus,
+        error: str | None,
+        outcome: RunOutcome | None,
     ) -> None:
         if outcome is None or outcome.error is not None:
-            # A failed run's tool history may be cut mid-iteration; keep the exchange readable.
-            note = f"(the task ended without an answer: {error})"
-            await self._conversations.append(
-                spec.conversation_id,
-                [{"role": "user", "content": spec.message}, {"role": "assistant", "content": note}],
-            )
+            await self._note_unanswered(request, error)
         await self._store.set_status(task_id, status, error)  # wakes the task's readers
         log.info("task_finished", status=status, error=error)
 
-    async def _finish_canceled(self, task_id: str, spec: TaskSpec, sink: _TaskSink, reason: str) -> None:
+    async def _note_unanswered(self, request: QueuedRequest, error: str | None) -> None:
+        # A failed run's tool history may be cut mid-iteration; keep the exchange readable.
+        note = f"(the task ended without an answer: {error})"
+        await self._conversations.append(
+            request.conversation_id,
+            [{"role": "user", "content": request.message}, {"role": "assistant", "content": note}],
+        )
+
+    async def _finish_canceled(
+        self, task_id: str, request: QueuedRequest, sink: _TaskSink, reason: str
+    ) -> None:
         if reason == INTERRUPTED:
             await sink.emit(
                 RunFailed(error=reason, response=sink.response, iterations=sink.iterations, usage=sink.usage)
             )
-            await self._finish(task_id, spec, "failed", reason, None)
+            await self._finish(task_id, request, "failed", reason, None)
         else:
             await sink.emit(RunCanceled(reason=reason, response=sink.response, iterations=sink.iterations))
-            await self._finish(task_id, spec, "canceled", reason, None)
+            await self._finish(task_id, request, "canceled", reason, None)
 
     # --- controlling and reading --------------------------------------------------------------
 
@@ -261,7 +382,11 @@ class TaskManager:
         """Cancel a pending or running task and wait until its final event is written."""
         task = self._tasks.get(task_id)
         if task is None:
-            return await self._cancel_elsewhere(task_id, reason)
+            if await self._cancel_queued(task_id, reason):
+                return True
+            task = self._tasks.get(task_id)  # claimed by this worker's dispatcher meanwhile
+            if task is None:
+                return await self._cancel_elsewhere(task_id, reason)
         self._cancel_reasons.setdefault(task_id, reason)
         task.cancel()
         await asyncio.wait([task])
@@ -269,9 +394,21 @@ class TaskManager:
 
     def _cancel_requested(self, task_id: str, reason: str) -> None:
         if task_id in self._tasks:  # every worker hears every request; the one running it acts
-            request = asyncio.create_task(self.cancel(task_id, reason), name=f"cancel-{task_id}")
-            self._requested.add(request)
-            request.add_done_callback(self._requested.discard)
+            self._spawn(self.cancel(task_id, reason), f"cancel-{task_id}")
+
+    async def _cancel_queued(self, task_id: str, reason: str) -> bool:
+        """End the task as canceled if it still waits in the queue (any worker may: the store writes
+        its final event and status at once, and only if no worker claimed it first)."""
+        final = RunCanceled(reason=reason, response="", iterations=0)
+        ended = await self._store.cancel_queued(task_id, final, reason)
+        if ended is None:
+            return False
+        log.info("queued_task_canceled", task_id=task_id, reason=reason)
+        with contextlib.suppress(ValidationError):
+            await self._note_unanswered(QueuedRequest.model_validate_json(ended.request), reason)
+        for handler in self._finished_handlers:
+            self._spawn(self._call_finished(handler, task_id), f"finished-{task_id}")
+        return True
 
     async def _cancel_elsewhere(self, task_id: str, reason: str) -> bool:
         """Ask the worker running the task to cancel it; until it has ended or ``elsewhere_wait``.
@@ -319,11 +456,9 @@ class TaskManager:
         return ended
 
     async def running(self, task_id: str) -> bool:
-        """Pending or running, in this worker or (on a shared store) in another."""
+        """Pending (in the queue) or running, in this worker or (on a shared store) in another."""
         if task_id in self._tasks:
             return True
-        if self._store.dialect == "sqlite":
-            return False
         return await self._active_in_store(task_id)
 
     async def events(self, task_id: str, from_offset: int, limit: int, wait: float) -> list[StoredEvent]:
@@ -347,15 +482,15 @@ class TaskManager:
     @property
     def running_count(self) -> int:
         """Tasks of this worker running now."""
-        return self._running
+        return len(self._tasks)
 
     @property
     def pending_count(self) -> int:
-        """Tasks of this worker waiting for a running slot."""
-        return len(self._tasks) - self._running
+        """Tasks waiting in the queue, of every worker, as this worker's dispatcher last counted them."""
+        return self._queue_length
 
     def is_active(self, task_id: str) -> bool:
-        """Pending or running in this worker (:meth:`running` also asks the store)."""
+        """Running in this worker (:meth:`running` also asks the store)."""
         return task_id in self._tasks
 
     async def wait_finished(self, task_id: str) -> None:
@@ -368,10 +503,8 @@ class TaskManager:
         if task is not None:
             await asyncio.wait([task])  # ``_forget`` runs first: it was the first done-callback added
             return
-        if self._store.dialect == "sqlite":
-            return
-        # Another worker's task: its status is written right after its final event (or, if that
-        # worker died in between, by the lease sweep).
+        # A queued task, or another worker's: its status is written right after its final event
+        # (or, if that worker died in between, by the lease sweep).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._elsewhere_wait
         while True:
@@ -383,10 +516,18 @@ class TaskManager:
                 await asyncio.wait_for(wake.wait(), remaining)
 
     async def drain(self) -> None:
-        """Shutdown: refuse new tasks, give running ones the grace period, then end them as interrupted."""
+        """Shutdown: refuse new tasks, give running ones the grace period, then end them as interrupted.
+
+        The dispatcher stops claiming first (a claim under way still starts its task, drained with
+        the others); the queue's tasks stay there for the other workers, or this one's restart.
+        """
         self._draining = True
+        self._queue_wake.set()
+        if self._dispatcher is not None:
+            await asyncio.wait([self._dispatcher])
         tasks = list(self._tasks.items())
         if not tasks:
+            await self._settle_background()
             return
         log.info("draining_tasks", count=len(tasks), grace=self._limits.shutdown_grace)
         _, pending = await asyncio.wait([t for _, t in tasks], timeout=self._limits.shutdown_grace)
@@ -396,11 +537,15 @@ class TaskManager:
                 task.cancel()
         if pending:
             await asyncio.wait(pending)
+        await self._settle_background()
+
+    async def _settle_background(self) -> None:
+        """Wait for the finished handlers of the tasks that ended (they settle orders, house tasks)."""
+        while self._background:
+            await asyncio.wait(list(self._background))
 
     async def conversation_busy(self, conversation_id: str) -> bool:
-        """A task of the conversation is pending or running, here or (shared store) in another worker."""
-        if any(spec.conversation_id == conversation_id for spec in self._specs.values()):
+        """A task of the conversation is running here, or pending or running in the store (any worker)."""
+        if any(request.conversation_id == conversation_id for request in self._requests.values()):
             return True
-        if self._store.dialect == "sqlite":
-            return False
         return await self._store.conversation_active(conversation_id)

@@ -4,6 +4,8 @@
 :class:`TaskRequest`; :class:`TaskStarter` checks it (workspace, model, prompt, conversation)
 before it creates anything, then hands a :class:`~runtime.tasks.manager.TaskSpec` to the task manager.
 A request the task manager refuses (its per-user limit, a draining worker) creates nothing either.
+A task taken from the queue by any worker gets its spec back from its stored request
+(:meth:`TaskStarter.rebuild`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from runtime.features.library import Library
 from runtime.store import RunRecord
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskManager, TaskSpec
+from runtime.tasks.queue import QueuedRequest
 from runtime.workspaces.records import DEFAULT_WORKSPACE, Workspaces
 
 __all__ = ["StartedTask", "TaskRequest", "TaskStarter"]
@@ -99,6 +102,7 @@ class TaskStarter:
             ),
             files_dir=await self._workspaces.files_dir(owner, workspace_id),
             task_id=request.task_id,
+            model_key=request.model_key,
         )
         try:
             record = await self._tasks.submit(spec)
@@ -109,3 +113,23 @@ class TaskStarter:
                 await self._conversations.delete(owner, workspace_id, conversation_id)
             raise
         return StartedTask(record=record, conversation_id=conversation_id)
+
+    async def rebuild(self, task_id: str, request: QueuedRequest) -> TaskSpec:
+        """The spec of a queued task, on whichever worker claimed it (a :data:`SpecResolver`).
+
+        Its model is looked up by key in this worker's registry, its files by the workspace's id: an
+        unknown model or a deleted workspace is an error, and the task fails instead of running.
+        """
+        await self._workspaces.get(request.owner, request.workspace_id)  # deleted meanwhile: NotFoundError
+        return TaskSpec(
+            owner=request.owner,
+            workspace_id=request.workspace_id,
+            conversation_id=request.conversation_id,
+            message=request.message,
+            max_iterations=request.max_iterations,
+            model=self._models.get(request.model_key),
+            loop_config=request.loop_config,
+            files_dir=await self._workspaces.files_dir(request.owner, request.workspace_id),
+            task_id=task_id,
+            model_key=request.model_key,
+        )

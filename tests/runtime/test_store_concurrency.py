@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from runtime.engine.events import TextChunk
+from runtime.engine.events import RunStarted, TextChunk
 from runtime.errors import ConflictError
 from runtime.features.idempotency import IdempotencyStore
 from runtime.store import Store
@@ -66,10 +66,12 @@ async def test_two_workers_racing_to_admit_tasks_for_one_user_admit_exactly_one(
             await stores[n % 2].admit_task(
                 f"task-{n}",
                 "alice",
-                "pending",
                 workspace_id="ws",
                 conversation_id=f"conv-{n}",  # one per attempt: only the user's limit can refuse
                 max_active=1,
+                request="{}",
+                first=RunStarted(message="go", max_iterations=1, model="m"),
+                queued=True,
             )
         except ConflictError:
             return False

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,11 @@ from runtime.engine.events import (
 )
 from runtime.engine.loop import LoopConfig
 from runtime.engine.model_client import ModelConfig, OpenAIChatModel
-from runtime.errors import ConflictError, UnavailableError
+from runtime.errors import ConflictError, InputError, UnavailableError
 from runtime.store import RunRecord, Store, StoredEvent
 from runtime.tasks.conversations import Conversations
 from runtime.tasks.manager import TaskLimits, TaskManager, TaskSpec
+from runtime.tasks.queue import QueuedRequest
 from runtime.workspaces.sandboxes import WorkspaceSandboxes
 from tests.fakes import Call, Reply, ScriptedModelServer, ToolCalls, Usage
 from tests.fakes import Hang as ModelHang
@@ -80,7 +83,7 @@ MakeTasks = Callable[..., Awaitable[Tasks]]
 async def make_tasks(tmp_path: Path, store_target: str | Path) -> AsyncIterator[MakeTasks]:
     """A task manager with the given limits (no shutdown grace unless given); drained at the end."""
     made: list[tuple[Tasks, WorkspaceSandboxes]] = []
-    async with Store.open(store_target) as store, ScriptedModelServer() as server:
+    async with Store.open(store_target) as store, ScriptedModelServer() as server, AsyncExitStack() as stack:
         model = OpenAIChatModel(ModelConfig(base_url=server.base_url, model="scripted-model", max_retries=0))
 
         async def make(**limits: Any) -> Tasks:
@@ -90,7 +93,19 @@ async def make_tasks(tmp_path: Path, store_target: str | Path) -> AsyncIterator[
             manager = TaskManager(
                 store, conversations, sandboxes, TaskLimits(**{"shutdown_grace": 0, **limits})
             )
-            tasks = Tasks(manager, store, conversations, factory, server, model, tmp_path / "files")
+            files_dir = tmp_path / "files"
+
+            async def rebuild(task_id: str, request: QueuedRequest) -> TaskSpec:
+                return TaskSpec(
+                    **request.model_dump(exclude={"model_key", "loop_config"}),
+                    model=model,
+                    loop_config=request.loop_config,
+                    files_dir=files_dir,
+                    task_id=task_id,
+                )
+
+            await stack.enter_async_context(manager.dispatching(rebuild))
+            tasks = Tasks(manager, store, conversations, factory, server, model, files_dir)
             made.append((tasks, sandboxes))
             return tasks
 
@@ -304,3 +319,128 @@ async def test_an_interrupted_task_reports_the_iterations_and_usage_it_made(task
     assert (final.iterations, final.response) == (1, "waiting")
     assert final.usage == next(e.event.usage for e in events if isinstance(e.event, ModelResponse))
     assert final.usage.total_tokens == 10
+
+
+# --- the queue: tasks past a manager's running cap wait in the store for any manager ---------------
+
+
+async def test_a_task_queued_on_a_busy_manager_is_run_by_a_free_one(make_tasks: MakeTasks) -> None:
+    a = await make_tasks(max_running=1)
+    b = await make_tasks(max_running=1)
+    ended_on: dict[str, list[str]] = {"a": [], "b": []}
+
+    def recorder(name: str) -> Callable[[str], Awaitable[None]]:
+        async def record(task_id: str) -> None:
+            ended_on[name].append(task_id)
+
+        return record
+
+    a.manager.on_finished(recorder("a"))
+    b.manager.on_finished(recorder("b"))
+    a.server.add(SLEEP)
+    alice = await a.submit("alice")
+    await a.factory.next_hanging()
+    a.server.add(ToolCalls([Call("execute_bash", {"command": "echo hi"})]))
+    a.server.add(Reply("ran elsewhere"))
+    bob = await a.submit("bob")  # a has no free slot: queued, and b claims it
+
+    assert bob.status == "pending"
+    assert (await b.finished(bob.id)).status == "completed"
+    assert b.factory.sandboxes and b.factory.sandboxes[0].calls == [Command("bash", "echo hi", timeout=60.0)]
+    assert a.manager.is_active(alice.id) and not a.manager.is_active(bob.id)
+    types = [e.event.type for e in await a.events(bob.id) if e.event.type != "text_chunk"]
+    assert (
+        types[:3] == ["run_started", "status_changed", "iteration_started"] and types[-1] == "run_completed"
+    )
+    for _ in range(100):  # the handler runs once the task has let go of its slot
+        if ended_on["b"]:
+            break
+        await asyncio.sleep(0.05)
+    assert ended_on == {"a": [], "b": [bob.id]}  # the manager that ran it ends it, whoever queued it
+    await a.manager.cancel(alice.id)
+
+
+async def test_the_oldest_queued_task_is_taken_first(make_tasks: MakeTasks) -> None:
+    tasks = await make_tasks(max_running=1)
+    tasks.server.extend([SLEEP, SLEEP])
+    alice = await tasks.submit("alice")
+    await tasks.factory.next_hanging()
+    bob = await tasks.submit("bob")
+    carol = await tasks.submit("carol")
+    await tasks.manager.cancel(alice.id)
+    await tasks.factory.next_hanging()  # bob's, the older of the two
+    assert tasks.manager.is_active(bob.id)
+    assert (await tasks.store.get_run(carol.id)).status == "pending"
+    tasks.server.add(Reply("at last"))
+    await tasks.manager.cancel(bob.id)
+    assert (await tasks.finished(carol.id)).status == "completed"
+
+
+async def test_a_queued_task_is_canceled_once_from_any_manager(make_tasks: MakeTasks) -> None:
+    a = await make_tasks(max_running=1)
+    b = await make_tasks(max_running=1)
+    a.server.extend([SLEEP, SLEEP])
+    await a.submit("alice")
+    await a.factory.next_hanging()
+    await b.submit("bob")
+    await b.factory.next_hanging()
+    carol = await a.submit("carol")  # both busy: it waits in the queue
+
+    results = await asyncio.gather(a.manager.cancel(carol.id, "not needed"), b.manager.cancel(carol.id, "no"))
+
+    assert sorted(results) == [False, True]
+    run = await a.store.get_run(carol.id)
+    assert run.status == "canceled" and run.error in ("not needed", "no")
+    events = await a.events(carol.id)
+    assert [e.event.type for e in events] == ["run_started", "run_canceled"]
+    final = events[-1].event
+    assert isinstance(final, RunCanceled) and (final.reason, final.iterations) == (run.error, 0)
+    history = await a.conversations.history(run.conversation_id or "")
+    assert history[0] == {"role": "user", "content": "go"} and run.error in history[1]["content"]
+    # The canceled task frees carol's place: a new message is accepted at once.
+    assert (await a.submit("carol")).status == "pending"
+
+
+async def test_a_drained_manager_leaves_its_queued_tasks_to_the_next(make_tasks: MakeTasks) -> None:
+    a = await make_tasks(max_running=1)
+    a.server.add(SLEEP)
+    await a.submit("alice")
+    await a.factory.next_hanging()
+    bob = await a.submit("bob")
+    await asyncio.wait_for(a.manager.drain(), GUARD)  # no grace: alice's task is interrupted
+    assert (await a.store.get_run(bob.id)).status == "pending"  # not ended: it waits in the queue
+
+    a.server.add(Reply("after the restart"))
+    restarted = await make_tasks(max_running=1)
+    assert (await restarted.finished(bob.id)).status == "completed"
+
+
+async def test_a_queued_task_that_cannot_be_rebuilt_fails_with_a_reason(make_tasks: MakeTasks) -> None:
+    a = await make_tasks(max_running=1)
+    a.server.add(SLEEP)
+    alice = await a.submit("alice")
+    await a.factory.next_hanging()
+    bob = await a.submit("bob")
+    sandboxes = WorkspaceSandboxes(FakeSandboxFactory(SCRIPT), idle_timeout=3600)
+    manager = TaskManager(a.store, Conversations(a.store), sandboxes, TaskLimits())
+
+    async def unknown_model(task_id: str, request: QueuedRequest) -> TaskSpec:  # a worker without it
+        raise InputError(f"unknown model {request.model_key!r}")
+
+    async with manager.dispatching(unknown_model):
+        run = await asyncio.wait_for(until_ended(a.store, bob.id), GUARD)
+    await manager.drain()
+    assert run.status == "failed" and run.error == "could not be started: unknown model None"
+    final = (await a.events(bob.id))[-1].event
+    assert isinstance(final, RunFailed) and final.error == run.error
+    await a.manager.cancel(alice.id)
+
+
+async def until_ended(store: Store, task_id: str) -> RunRecord:
+    while True:
+        wake = store.watch(task_id)
+        run = await store.get_run(task_id)
+        if run.status not in ("pending", "running"):
+            return run
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), 1.0)
