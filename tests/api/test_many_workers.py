@@ -1,6 +1,7 @@
 """Several ``agent-worker serve`` processes on one PostgreSQL database.
 
-A task runs in the worker that admitted it; any worker answers for it: polls, long-polls and SSE
+A task runs in the worker that admitted it, or, past that worker's running cap, in whichever
+worker takes it from the queue first (also after its own worker died); any worker answers for it: polls, long-polls and SSE
 woken by the store's notifications, cancel carried to the running worker. A worker killed with
 SIGKILL loses its lease: another ends its tasks as interrupted and removes its containers. The
 per-user limit is the database's, so concurrent submits across workers admit one task.
@@ -21,7 +22,7 @@ import pytest
 
 from runtime.tasks.manager import INTERRUPTED
 from tests.api.test_durability import call
-from tests.api.test_platform_crash import ALICE, KEYS, TASK
+from tests.api.test_platform_crash import ALICE, BOB, KEYS, TASK
 from tests.api.test_platform_crash import call as platform_call
 from tests.api.test_tasks import wait_for_process
 from tests.conftest import instance_containers
@@ -336,3 +337,100 @@ async def test_a_house_task_on_a_live_worker_is_left_to_it_and_settled_by_anothe
         assert "interrupted" in after["quality_notes"]
         wallet = await platform_call(session, "GET", f"{b.base}/v1/wallet", ALICE)
         assert (wallet["balance"], wallet["frozen"]) == (1000, 0)
+
+
+# --- the queue: a task past its worker's running cap waits in the database for any worker ---------
+
+QUEUEING = {"AGENT_MAX_RUNNING_TASKS": "1", "AGENT_TASK_MAX_PER_USER": "3"}
+
+
+async def test_a_task_queued_on_a_busy_worker_is_run_by_another(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    a, b = await workers(2, **QUEUEING)
+    busy = await submit(a.base, model)
+    await wait_for_process(docker_client, a.instance, "sleep 300")
+    model.add(ToolCalls([Call("execute_bash", {"command": "echo ran on the other worker"})]))
+    model.add(Reply("done"))
+
+    queued = await call("POST", f"{a.base}/api/v1/messages", {"message": "x"}, 202)
+
+    assert queued["status"] == "pending"  # a's one slot is taken
+    done = await until_status(a.base, queued["task_id"], "completed", "failed", "canceled")
+    assert done["status"] == "completed", done
+    kinds = [e["type"] for e in done["events"] if e["type"] not in ("text_chunk", "tool_output")]
+    assert kinds[:3] == ["run_started", "status_changed", "iteration_started"]
+    results = [e["data"] for e in done["events"] if e["type"] == "tool_result"]
+    assert "ran on the other worker" in json.dumps(results[0])
+    assert instance_containers(docker_client, b.instance)  # its sandbox is b's: b ran it
+    assert (await events(b.base, busy))["status"] == "running"  # a's task goes on
+    assert (await call("POST", f"{b.base}/api/v1/tasks/{busy}/cancel"))["status"] == "canceled"
+
+
+async def test_a_killed_workers_queued_task_is_run_by_another(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    (a,) = await workers(1, **QUEUEING)
+    busy = await submit(a.base, model)
+    await wait_for_process(docker_client, a.instance, "sleep 300")
+    model.add(Reply("outlived its worker"))
+    queued = await call("POST", f"{a.base}/api/v1/messages", {"message": "x"}, 202)
+    assert queued["status"] == "pending"
+
+    a.process.send_signal(signal.SIGKILL)
+    await a.process.wait()
+    (b,) = await workers(1, **QUEUEING)
+
+    done = await until_status(b.base, queued["task_id"], "completed", "failed", "canceled")
+    assert done["status"] == "completed", done
+    assert done["events"][-1]["data"]["response"] == "outlived its worker"
+    interrupted = await until_status(b.base, busy, "completed", "failed", "canceled")
+    assert (interrupted["status"], interrupted["events"][-1]["data"]["error"]) == ("failed", INTERRUPTED)
+
+
+async def test_a_queued_order_of_a_killed_worker_runs_elsewhere_and_settles_once(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    (a,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1")
+    model.add(ToolCalls([Call("execute_bash", {"command": "sleep 300"})]))
+    async with aiohttp.ClientSession() as session:
+        capability = {
+            "id": "cap_queued",
+            "name": "Queued",
+            "description": "Waits its turn",
+            "category": "test",
+            "default_input": "go",
+            "allowed_tools": [],
+            "visibility": "public",
+            "price": 25,
+        }
+        await platform_call(session, "POST", f"{a.base}/api/v1/capabilities", BOB, capability)
+        async with session.post(f"{a.base}/api/v1/messages", json={"message": "x"}, headers=BOB) as response:
+            assert response.status == 202, await response.text()  # bob's own task takes a's one slot
+        await wait_for_process(docker_client, a.instance, "sleep 300")
+        model.add(Reply("delivered"))
+        order = await platform_call(
+            session, "POST", f"{a.base}/api/v1/transactions", ALICE, {"capability_id": "cap_queued"}
+        )
+        assert (await events_of(session, a.base, order["id"]))["status"] == "pending"
+
+        a.process.send_signal(signal.SIGKILL)  # the worker that placed it, and would have watched it
+        await a.process.wait()
+        (b,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1")
+
+        for _ in range(int(GUARD * 10)):
+            settled = await platform_call(
+                session, "GET", f"{b.base}/api/v1/transactions/{order['id']}", ALICE
+            )
+            if settled["status"] not in ("pending", "running"):
+                break
+            await asyncio.sleep(0.1)
+        assert settled["status"] == "completed", settled
+        buyer = await platform_call(session, "GET", f"{b.base}/api/v1/wallet", ALICE)
+        seller = await platform_call(session, "GET", f"{b.base}/api/v1/wallet", BOB)
+        assert (buyer["balance"], buyer["frozen"], buyer["total_spent"]) == (975, 0, 25)
+        assert (seller["balance"], seller["total_earned"]) == (1025, 25)  # paid once
+
+
+async def events_of(session: aiohttp.ClientSession, base: str, task_id: str) -> dict[str, Any]:
+    return await platform_call(session, "GET", f"{base}/api/v1/tasks/{task_id}", ALICE)  # type: ignore[no-any-return]
