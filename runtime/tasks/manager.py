@@ -143,6 +143,8 @@ class TaskManager:
         self._queue_tick = queue_tick
         self._queue_wake = asyncio.Event()
         self._queue_length = 0
+        self._queue_waiting = False  # the queue may hold tasks: new ones queue behind them, oldest first
+        self._queue_notices = 0  # tasks announced as queued, so an empty claim clears only what it saw
         self._dispatcher: asyncio.Task[None] | None = None
         self._resolve: SpecResolver | None = None
         self._finished_handlers: list[FinishedHandler] = []
@@ -161,8 +163,9 @@ class TaskManager:
             raise UnavailableError("the worker is shutting down; send the message again after it restarts")
         task_id = spec.task_id or str(uuid.uuid4())
         request = QueuedRequest.of(spec)
-        # A free slot here: stored as this worker's and started at once. None: queued for any worker.
-        queued = self._free_slots() <= 0
+        # A free slot here and nothing older waiting: stored as this worker's and started at once.
+        # Otherwise queued for any worker (this one's dispatcher claims it at once if it can).
+        queued = self._free_slots() <= 0 or self._queue_waiting
         if not queued:
             self._reserved += 1
         try:
@@ -222,9 +225,14 @@ class TaskManager:
 
     @asynccontextmanager
     async def dispatching(self, resolve: SpecResolver) -> AsyncIterator[None]:
-        """Take tasks from the queue while the block runs, rebuilding each one's spec with ``resolve``."""
+        """Take tasks from the queue while the block runs, rebuilding each one's spec with ``resolve``.
+
+        What waits in the queue already (a restart's) is claimed before the block starts, so a new
+        task submitted then cannot start ahead of it.
+        """
         self._resolve = resolve
-        self._store.on_queued(self._queue_wake.set)
+        self._store.on_queued(self._queued)
+        await self._claim_while_free()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="task-queue")
         try:
             yield
@@ -233,21 +241,18 @@ class TaskManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
 
+    def _queued(self) -> None:
+        self._queue_notices += 1
+        self._queue_waiting = True
+        self._queue_wake.set()
+
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
         next_count = 0.0
         while not self._draining:
             self._queue_wake.clear()
             try:
-                while not self._draining and self._free_slots() > 0:
-                    self._reserved += 1
-                    try:
-                        queued = await self._store.claim_queued()
-                        if queued is None:
-                            break
-                        self._launch_queued(queued)
-                    finally:
-                        self._reserved -= 1
+                await self._claim_while_free()
                 if loop.time() >= next_count:
                     self._queue_length = await self._store.queue_length()
                     next_count = loop.time() + self._queue_tick
@@ -255,6 +260,21 @@ class TaskManager:
                 log.exception("task_queue_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue_wake.wait(), self._queue_tick)
+
+    async def _claim_while_free(self) -> None:
+        """Claim the oldest queued task, and the next, while this worker has a free slot."""
+        while not self._draining and self._free_slots() > 0:
+            self._reserved += 1
+            try:
+                notices = self._queue_notices
+                queued = await self._store.claim_queued()
+                if queued is None:
+                    if notices == self._queue_notices:  # none announced during the claim
+                        self._queue_waiting = False
+                    return
+                self._launch_queued(queued)
+            finally:
+                self._reserved -= 1
 
     def _launch_queued(self, queued: QueuedRun) -> None:
         try:

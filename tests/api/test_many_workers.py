@@ -279,6 +279,8 @@ async def test_an_a2a_stream_on_one_worker_follows_a_task_canceled_through_a2a_o
     task_id = await submit(a.base, model)
     await wait_for_process(docker_client, a.instance, "sleep 300")
 
+    subscribed = asyncio.Event()
+
     async def resubscribe() -> list[dict[str, Any]]:
         body = {"jsonrpc": "2.0", "id": 1, "method": "tasks/resubscribe", "params": {"id": task_id}}
         frames = []
@@ -288,9 +290,13 @@ async def test_an_a2a_stream_on_one_worker_follows_a_task_canceled_through_a2a_o
                 line = raw.decode()
                 if line.startswith("data: "):
                     frames.append(json.loads(line[6:]))
+                    subscribed.set()
         return frames
 
     stream = asyncio.create_task(resubscribe())
+    # Its first frame (the task as it stands) before the cancel: a stream that reached c only after
+    # the task had ended would carry that snapshot alone, with no final status update to check.
+    await asyncio.wait_for(subscribed.wait(), GUARD)
     got = await call(
         "POST", f"{b.base}/a2a", {"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": task_id}}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -305,6 +306,32 @@ async def test_global_cap_queues_tasks_as_pending(
     assert {"type": "status_changed", "status": "running"} in [
         {"type": e["type"], **e["data"]} for e in events if e["type"] == "status_changed"
     ]
+
+
+async def test_a_queued_task_is_canceled_with_one_final_event_and_its_stream_ends(
+    make_client: ClientMaker, model_server: ScriptedModelServer
+) -> None:
+    api = await make_client(api_keys=TWO_USER_KEYS, max_running_tasks=1, task_max_per_user=3)
+    model_server.extend([Hang(3600), Reply("first")])
+    first = await start(api)
+    second = await start(api)
+    assert second["status"] == "pending"
+    stream = asyncio.create_task(api.get(f"/api/v1/tasks/{second['task_id']}/events", headers=ALICE))
+
+    canceled = await post(api, f"/api/v1/tasks/{second['task_id']}/cancel")
+
+    assert canceled == {"success": True, "task_id": second["task_id"], "status": "canceled"}
+    response = await asyncio.wait_for(stream, 30)
+    frames = [
+        json.loads(line[6:]) for line in (await response.text()).splitlines() if line.startswith("data: ")
+    ]
+    assert [f["type"] for f in frames] == ["run_started", "run_canceled"]
+    assert frames[-1]["data"]["reason"] == "canceled by the user"
+    again = await post(api, f"/api/v1/tasks/{second['task_id']}/cancel")  # idempotent, nothing more written
+    assert again["status"] == "canceled"
+    status, events = await follow(api, second["task_id"])
+    assert (status, [e["type"] for e in events]) == ("canceled", ["run_started", "run_canceled"])
+    await post(api, f"/api/v1/tasks/{first['task_id']}/cancel")
 
 
 @pytest.mark.parametrize(

@@ -366,9 +366,10 @@ async def test_the_oldest_queued_task_is_taken_first(make_tasks: MakeTasks) -> N
     alice = await tasks.submit("alice")
     await tasks.factory.next_hanging()
     bob = await tasks.submit("bob")
-    carol = await tasks.submit("carol")
     await tasks.manager.cancel(alice.id)
-    await tasks.factory.next_hanging()  # bob's, the older of the two
+    carol = await tasks.submit("carol")  # a slot is free, but bob was first: carol queues behind him
+    assert carol.status == "pending"
+    await tasks.factory.next_hanging()
     assert tasks.manager.is_active(bob.id)
     assert (await tasks.store.get_run(carol.id)).status == "pending"
     tasks.server.add(Reply("at last"))
