@@ -114,9 +114,7 @@ async def run(args: argparse.Namespace) -> None:
                         model.base_url,
                         workdir / "data",
                         url,
-                        AGENT_SANDBOX_IMAGE=os.environ.get(
-                            "AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test"
-                        ),
+                        os.environ.get("AGENT_SANDBOX_IMAGE", "agent-worker-sandbox:test"),
                         AGENT_LOG_LEVEL="warning",
                         AGENT_RATE_LIMIT_PER_MINUTE="0",
                         AGENT_RATE_LIMIT_CONCURRENCY="0",
