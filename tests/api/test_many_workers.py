@@ -394,10 +394,13 @@ async def test_a_killed_workers_queued_task_is_run_by_another(
     assert (interrupted["status"], interrupted["events"][-1]["data"]["error"]) == ("failed", INTERRUPTED)
 
 
-async def test_a_queued_order_of_a_killed_worker_runs_elsewhere_and_settles_once(
-    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+@pytest.mark.parametrize("end", ["kill", "stop"])
+async def test_a_queued_order_of_a_gone_worker_runs_elsewhere_and_settles_once(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient, end: str
 ) -> None:
-    (a,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1")
+    """Killed, its lease sweep may settle orders too; stopped (SIGTERM, no grace), nothing sweeps
+    after it, so only the worker that ends the order's task can settle it."""
+    (a,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1", AGENT_SHUTDOWN_GRACE="0")
     model.add(ToolCalls([Call("execute_bash", {"command": "sleep 300"})]))
     async with aiohttp.ClientSession() as session:
         capability = {
@@ -420,8 +423,9 @@ async def test_a_queued_order_of_a_killed_worker_runs_elsewhere_and_settles_once
         )
         assert (await events_of(session, a.base, order["id"]))["status"] == "pending"
 
-        a.process.send_signal(signal.SIGKILL)  # the worker that placed it, and would have watched it
-        await a.process.wait()
+        # The worker that placed it, and would have watched it, goes; the order stays queued.
+        a.process.send_signal(signal.SIGKILL if end == "kill" else signal.SIGTERM)
+        assert await asyncio.wait_for(a.process.wait(), GUARD) == (-signal.SIGKILL if end == "kill" else 0)
         (b,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1")
 
         for _ in range(int(GUARD * 10)):
