@@ -444,3 +444,33 @@ async def test_a_queued_order_of_a_gone_worker_runs_elsewhere_and_settles_once(
 
 async def events_of(session: aiohttp.ClientSession, base: str, task_id: str) -> dict[str, Any]:
     return await platform_call(session, "GET", f"{base}/api/v1/tasks/{task_id}", ALICE)  # type: ignore[no-any-return]
+
+
+async def test_a_queued_house_task_of_a_stopped_worker_is_done_and_paid_by_the_one_that_runs_it(
+    workers: StartWorkers, model: ScriptedModelServer, docker_client: docker.DockerClient
+) -> None:
+    (a,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1", AGENT_SHUTDOWN_GRACE="0")
+    model.add(ToolCalls([Call("execute_bash", {"command": "sleep 300"})]))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{a.base}/api/v1/messages", json={"message": "x"}, headers=BOB) as response:
+            assert response.status == 202, await response.text()  # bob's task takes a's one slot
+        await wait_for_process(docker_client, a.instance, "sleep 300")
+        model.add(Reply("the report"))
+        task = await platform_call(
+            session, "POST", f"{a.base}/v1/tasks", ALICE, TASK | {"assignee": "general", "budget": 7}
+        )
+        assert task["status"] == "progress" and task["run_id"]
+        assert (await events_of(session, a.base, task["run_id"]))["status"] == "pending"
+
+        a.process.send_signal(signal.SIGTERM)  # leaves cleanly: no sweep will settle anything after it
+        assert await asyncio.wait_for(a.process.wait(), GUARD) == 0
+        (b,) = await workers(1, AGENT_API_KEYS=KEYS, AGENT_MAX_RUNNING_TASKS="1")
+
+        for _ in range(int(GUARD * 10)):
+            after = await platform_call(session, "GET", f"{b.base}/v1/tasks/{task['task_id']}", ALICE)
+            if after["status"] == "done":
+                break
+            await asyncio.sleep(0.1)
+        assert after["status"] == "done", after
+        wallet = await platform_call(session, "GET", f"{b.base}/v1/wallet", ALICE)
+        assert (wallet["balance"], wallet["frozen"]) == (993, 0)  # paid, once
