@@ -248,13 +248,12 @@ async def start_services(
     app[FEED] = Feed(store, CursorSigner(secret))
     house_ids = await house_agent_ids(store, (c.id for c in capabilities.global_ones()))
     house = HouseAgents(store, house_ids, capability_runs, tasks, workspaces)
-    # What a stopped worker's watchers would have settled; several workers: a task younger than the
+    # What a stopped worker would have settled as its tasks ended; several workers: a task younger than the
     # lease with no final event may still be starting in a live worker, and a sweep settles later.
     grace = 0.0 if store.dialect == "sqlite" else timing.lease_seconds
     await house.reconcile(grace)  # house tasks a stopped worker left in progress: settled before serving
     lease.after_cleanup(lambda: house.reconcile(grace))
     tasks.on_finished(house.settle_finished)  # a queued task ends on any worker: that one settles it
-    stack.push_async_callback(house.aclose)
     app[MARKETPLACE] = marketplace = Marketplace(store, house)
     app[ORDERS] = orders = Orders(store, capabilities, capability_runs, tasks)
     await orders.reconcile(grace)  # orders a stopped worker left open: settled before serving
@@ -263,7 +262,6 @@ async def start_services(
     # Every worker takes tasks from the queue when it has a free slot (once what settles their ends
     # is in place); stopped by the drain.
     await stack.enter_async_context(tasks.dispatching(starter.rebuild))
-    stack.push_async_callback(orders.aclose)
     await stack.enter_async_context(expiry_sweeps(marketplace, settings.task_expiry_interval))
 
     await stack.enter_async_context(mcp_surface(app))  # reads the services stored above

@@ -66,7 +66,7 @@ async def order(session: aiohttp.ClientSession, base: str, buyer: str) -> None:
                 if status in ("completed", "failed", "canceled"):
                     assert status == "completed", line
                     break
-    while True:  # the order's watcher settles it right after the task's final event
+    while True:  # the order is settled right after its task ends
         async with session.get(f"{base}/api/v1/transactions/{order_id}", headers=headers(buyer)) as r:
             if (await r.json())["data"]["status"] == "completed":
                 return

@@ -4,13 +4,11 @@ A task published with a house agent as its assignee is accepted by it in the pub
 transaction; :meth:`HouseAgents.start` then runs it through the agent loop as a task of the
 publisher (the capability's profile, the description as the message), in a workspace of its own
 named after the task, so the publisher follows it live on ``/api/v1/tasks/{run_id}`` and finds
-its files in that workspace. A watcher waits for the run's final event: a completed run makes
-the task ``done`` (deliverables ``{report, files, run_id}``, the escrow paid to the house agent),
-any other end makes it ``failed`` (escrow refunded).
-
-A run may wait in the queue and run on another worker, which settles the house task when it ends
-the run (:meth:`HouseAgents.settle_finished`), even when the worker that started it is gone; the
-watcher and that call settle by the same conditional update. If the worker stops first, :meth:`HouseAgents.reconcile` at
+its files in that workspace. The worker that ends the run, whichever it is (a run may wait in the
+queue and run on another worker than the one that started it), settles the house task
+(:meth:`HouseAgents.settle_finished`, called by the task manager): a completed run makes the task
+``done`` (deliverables ``{report, files, run_id}``, the escrow paid to the house agent), any other
+end makes it ``failed`` (escrow refunded), in one conditional update. If the worker stops first, :meth:`HouseAgents.reconcile` at
 the next start-up settles every house task left in progress from its run as recorded: the
 interrupted runs were failed by then, so their tasks fail and are refunded; a run that completed
 before the crash still pays.
@@ -18,7 +16,6 @@ before the crash still pays.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +24,6 @@ import structlog
 
 from runtime.engine.events import RunCanceled, RunCompleted, RunFailed
 from runtime.features.capability_runs import CapabilityRuns
-from runtime.platform.run_watchers import RunWatchers
 from runtime.store import Store
 from runtime.store.platform_tasks import TaskRow
 from runtime.tasks.follow import FinalEvent, final_event
@@ -66,13 +62,12 @@ class HouseAgents:
         self._tasks = tasks
         self._workspaces = workspaces
         self._clock = clock
-        self._watchers = RunWatchers()
 
     def is_house(self, node_id: str) -> bool:
         return node_id in self._ids
 
     async def start(self, task: TaskRow) -> None:
-        """Start the run of a task a house agent accepted, and watch it to its end."""
+        """Start the run of a task a house agent accepted (settled when the run ends)."""
         assert task.acceptor is not None and self.is_house(task.acceptor)
         await self._workspaces.ensure(task.publisher, task.id)
         started = await self._runs.start(
@@ -81,12 +76,11 @@ class HouseAgents:
         run_id = started.record.id
         await self._platform.set_run(task.id, run_id)
         log.info("house_task_started", task_id=task.id, agent=task.acceptor, run_id=run_id)
-        self._watchers.spawn(self._watch(task, run_id), name=f"house-{task.id}")
 
     async def reconcile(self, grace: float = 0.0) -> int:
         """Settle the house tasks a stopped worker left in progress; how many. At start-up, and
         (several workers) after a dead worker's runs were ended. A task whose run goes on, in any
-        worker, is its watcher's; one with no final event changed less than ``grace`` seconds ago
+        worker, is settled by the worker that ends it; one with no final event changed less than ``grace`` seconds ago
         may be its worker's still starting the run (several workers: the lease's length)."""
         settled = 0
         now = self._clock()
@@ -109,19 +103,6 @@ class HouseAgents:
             return
         final = await final_event(self._tasks, run_id, within=0.0)
         await self._settle(task, run_id, final, "the run ended without a final event")
-
-    async def aclose(self) -> None:
-        """Stop watching (a run still going is settled by the next start-up's reconcile)."""
-        await self._watchers.aclose()
-
-    async def _watch(self, task: TaskRow, run_id: str) -> None:
-        try:
-            final = await final_event(self._tasks, run_id, within=None)
-            await self._settle(task, run_id, final, "the run ended without a final event")
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # logged; the next start-up's reconcile settles the task
-            log.exception("house_task_watch_failed", task_id=task.id, run_id=run_id)
 
     async def _settle(
         self, task: TaskRow, run_id: str | None, final: FinalEvent | None, missing: str

@@ -9,13 +9,12 @@ An order's life::
 Placing holds the price in escrow from the buyer in the transaction that records the order (a
 buyer short of it gets a 409 and nothing runs). The task then starts under the order's id, so the
 order is followed, read and canceled as a task on every surface (A2A ``tasks/get``,
-``tasks/sendSubscribe``, ``tasks/cancel``; ``GET /api/v1/tasks/{id}``). A watcher waits for the
-task's final event and settles the order: one conditional update with the hold's release or
-refund (:mod:`runtime.store.capability_orders`), so its money moves once.
+``tasks/sendSubscribe``, ``tasks/cancel``; ``GET /api/v1/tasks/{id}``).
 
-A task may wait in the queue and run on another worker, which settles the order when it ends the
-task (:meth:`Orders.settle_finished`), so an order settles even when the worker that placed it is
-gone; the watcher and that call settle by the same conditional update. If the worker stops first, :meth:`Orders.reconcile` at the
+The worker that ends the task, whichever it is (a task may wait in the queue and run on another
+worker than the one that placed it), settles the order (:meth:`Orders.settle_finished`, called by
+the task manager): one conditional update with the hold's release or refund
+(:mod:`runtime.store.capability_orders`), so its money moves once. If the worker stops first, :meth:`Orders.reconcile` at the
 next start-up settles every order left open from its task as recorded: a task that completed
 before the stop still pays; one that was interrupted (failed at start-up) or never started is
 refunded.
@@ -23,7 +22,6 @@ refunded.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +35,6 @@ from runtime.errors import AgentWorkerError, InputError, NotFoundError
 from runtime.features.capabilities import Capabilities
 from runtime.features.capability_runs import CapabilityRuns, Surface
 from runtime.platform.money import CreditsOut
-from runtime.platform.run_watchers import RunWatchers
 from runtime.store import Store
 from runtime.store.capability_orders import OPEN_STATUSES, NewOrder, OrderRow, OrderStatus
 from runtime.tasks.follow import FinalEvent, final_event
@@ -109,7 +106,6 @@ class Orders:
         self._runs = runs
         self._tasks = tasks
         self._clock = clock
-        self._watchers = RunWatchers()
 
     async def start(
         self,
@@ -186,7 +182,6 @@ class Orders:
             await self._orders.settle(order.id, "failed", f"the task could not start: {e}", self._clock())
             raise type(e)(f"{e} (order {order.id} failed, its price refunded)") from e
         await self._orders.mark_running(order.id, self._clock())
-        self._watchers.spawn(self._watch(order.id), name=f"order-{order.id}")
         log.info("order_placed", order_id=order.id, buyer=buyer, seller=order.seller, amount=order.amount)
         return await self.get(buyer, order.id), started
 
@@ -210,7 +205,7 @@ class Orders:
     async def reconcile(self, grace: float = 0.0) -> int:
         """Settle the orders a stopped worker left open; how many. At start-up, and (several
         workers) after a dead worker's runs were ended. An order whose task runs, in any worker, is
-        its watcher's; one with no final event younger than ``grace`` seconds may be its worker's
+        settled by the worker that ends it; one with no final event younger than ``grace`` seconds may be its worker's
         still starting the task (several workers: the lease's length)."""
         settled = 0
         now = self._clock()
@@ -233,18 +228,6 @@ class Orders:
         if row is None or row.status not in OPEN_STATUSES:
             return
         await self._settle(task_id, await final_event(self._tasks, task_id, within=0.0))
-
-    async def aclose(self) -> None:
-        """Stop watching (an order still running is settled by the next start-up's reconcile)."""
-        await self._watchers.aclose()
-
-    async def _watch(self, order_id: str) -> None:
-        try:
-            await self._settle(order_id, await final_event(self._tasks, order_id, within=None))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # logged; the next start-up's reconcile settles the order
-            log.exception("order_watch_failed", order_id=order_id)
 
     async def _settle(self, order_id: str, final: FinalEvent | None) -> bool:
         status: Literal["completed", "failed", "canceled"]

@@ -4,8 +4,8 @@ An order's id is its task's id and its ledger hold's id. Placing an order insert
 price in escrow in ONE transaction (a buyer short of the price raises the ledger's
 ``InsufficientFunds`` and nothing is written); settling it is a conditional UPDATE from an open
 status composed with the hold's release (to the seller) or refund (to the buyer), so an order
-ends once and its money moves once, whoever settles it (the watcher of its task, or the
-start-up's reconcile).
+ends once and its money moves once, whoever settles it (the worker that ends its task, a
+lease sweep, or the start-up's reconcile).
 """
 
 from __future__ import annotations

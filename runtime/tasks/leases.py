@@ -73,7 +73,7 @@ class WorkerLease:
 
     def after_cleanup(self, handler: LostHandler) -> None:
         """Call ``handler`` after a sweep that ended a dead worker's runs or cleaned up after it (what
-        that worker's watchers would have settled: orders, house tasks)."""
+        that worker would have settled as its tasks ended: orders, house tasks)."""
         self._after_cleanup.append(handler)
 
     @asynccontextmanager

@@ -152,8 +152,8 @@ class TaskManager:
         store.on_cancel_request(self._cancel_requested)
 
     def on_finished(self, handler: FinishedHandler) -> None:
-        """Call ``handler(task_id)`` after this worker ends a task, whoever submitted it (what a
-        watcher in the submitting worker would settle, that worker may be gone: orders, house tasks)."""
+        """Call ``handler(task_id)`` after this worker ends a task, whoever submitted it (the submitting worker
+        may be gone): what hangs on a task's end is settled here (orders, house tasks)."""
         self._finished_handlers.append(handler)
 
     # --- starting -----------------------------------------------------------------------------

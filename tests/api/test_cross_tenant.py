@@ -171,7 +171,7 @@ async def make_alice(api: Client, model_server: ScriptedModelServer) -> AliceIds
     order = await made(
         await api.post("/api/v1/transactions", json={"capability_id": "carol-cap"}, headers=ALICE)
     )
-    for _ in range(600):  # until the order's watcher settles it: then nothing of it changes
+    for _ in range(600):  # until the order is settled as its task ends: then nothing of it changes
         found = await made(await api.get(f"/api/v1/transactions/{order['data']['id']}", headers=ALICE))
         if found["data"]["status"] not in ("pending", "running"):
             break

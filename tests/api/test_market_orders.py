@@ -85,7 +85,7 @@ async def order(client: TestClient[Any, Any], key: str = "k-1", **fields: Any) -
 
 
 async def settled(client: TestClient[Any, Any], order_id: str) -> Any:
-    """The order once its task's watcher has settled it."""
+    """The order once it is settled (by the worker that ended its task)."""
     for _ in range(600):
         found = await data(await client.get(f"/api/v1/transactions/{order_id}", headers=ALICE))
         if found["status"] not in ("pending", "running"):

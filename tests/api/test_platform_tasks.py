@@ -254,7 +254,7 @@ async def test_a_house_agent_whose_run_fails_refunds(
 
 
 async def _until_settled(client: TestClient[Any, Any], task_id: str) -> Any:
-    """The task once its house agent's run has been settled (the watcher runs beside the request)."""
+    """The task once its house agent's run has been settled (settled as the run ends, beside the request)."""
     for _ in range(600):
         task = await data(await client.get(f"/v1/tasks/{task_id}", headers=ALICE))
         if task["status"] != "progress":

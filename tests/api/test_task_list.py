@@ -46,7 +46,7 @@ async def send(api: Client, message: str, conversation_id: str | None = None) ->
 
 
 async def settled_order(api: Client, order_id: str) -> None:
-    for _ in range(600):  # the order's watcher settles it just after its task ends
+    for _ in range(600):  # the order is settled just after its task ends
         found = await answer(await api.get(f"/api/v1/transactions/{order_id}", headers=ALICE))
         if found["data"]["status"] not in ("pending", "running"):
             return
